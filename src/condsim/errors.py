@@ -57,3 +57,11 @@ class StoreVersionError(StoreError):
 
 class StoreModelMismatchError(StoreError):
     """The store was built with another encoder than the one requested."""
+
+
+class NotFittedError(CondsimError, AttributeError):
+    """A condition space (ClaySpace, CrlSpace) was used before `fit` was called."""
+
+
+class CondsimWarning(UserWarning):
+    """A recoverable problem condsim corrected itself (e.g. k clipped to the numerical rank)."""
