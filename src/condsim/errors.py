@@ -65,3 +65,7 @@ class NotFittedError(CondsimError, AttributeError):
 
 class CondsimWarning(UserWarning):
     """A recoverable problem condsim corrected itself (e.g. k clipped to the numerical rank)."""
+
+
+class DatasetLayoutError(ImageLoadError):
+    """A dataset folder, annotation file or CSV does not have the expected layout."""
