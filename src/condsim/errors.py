@@ -39,6 +39,10 @@ class PromptGenerationError(CondsimError):
     """The LLM endpoint failed, timed out, or returned unusable prompts."""
 
 
+class PromptFileError(InvalidInputError):
+    """A --prompts file is missing, unreadable or not in one of the documented formats."""
+
+
 class ImageLoadError(CondsimError):
     """An image could not be read (missing, unreadable, not an image, too large)."""
 
