@@ -1,0 +1,458 @@
+"""CLAY: conditional similarity by a text-derived subspace of the sphere's tangent space (methods.md §1.2).
+
+Offline, once per condition c (`ClaySpace.fit`):
+  µ_c = normalised mean of the prompt embeddings T_c;  L_c = [log_µc(t_i)] (Eq. 3);
+  L_c = U Σ Vᵀ and V_k = top-k right singular vectors (Eq. 4);  H = alignment taking µ_db onto µ_c.
+Online (`ClaySpace.transform`, `ClaySpace.similarity`):
+  z(v) = normalize(V_kᵀ log_µc(H v)),  csim(q, d | c) = cos(z(q), z(d))  (Eq. 5).
+
+Why transform is one matmul: log_µ(y) = (y − µ µᵀy) · θ/sin θ, and θ/sin θ is a positive per-row scalar
+that the final normalisation removes, so z(v) = normalize(Wᵀ v) with the fixed d×k matrix
+W = Hᵀ (I − µ_c µ_cᵀ) V_k (H is linear, and the scale of v cancels too). This is exact, not an
+approximation; `tangent_coordinates` keeps the θ/sin θ factor for callers who need the geometry
+(ranking along an axis, plots). Cosine in R^k equals cosine after the d×d projector P_c = V_k V_kᵀ
+because V_k has orthonormal columns.
+
+Extensions beyond the paper (marked [INF] in methods.md, all parameters):
+  * alignment: "householder" (paper default), "rotation" (minimal plane rotation), "none".
+  * manifold=False: the Euclidean "w/o manifold" ablation (SVD of the raw prompt matrix, IP-Composer).
+  * several conditions: combine="stack" (the paper: one subspace from the row-stacked prompt sets) or
+    combine="weighted" (one subspace per condition; the similarity is the weighted mean of the
+    per-condition cosines, realised by concatenating √wᵢ·zᵢ so that z stays one unit vector).
+  * a negative condition ("same shape, ignore colour"): the negative prompts' principal directions N
+    are removed from the positive subspace, either from the log-mapped prompts before the SVD
+    (negative_mode="before": the k directions are then the strongest positive directions ⟂ N) or from
+    V_k after it (negative_mode="after": the span of V_k minus N, possibly fewer than k directions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from condsim.errors import CondsimWarning, EmptyConditionError, InvalidInputError, NotFittedError
+from condsim.methods._validation import (
+    F32,
+    F64,
+    FloatArray,
+    as_matrix,
+    as_matrix64,
+    as_vector,
+    check_choice,
+    safe_unit_rows,
+    unit_rows,
+    unit_vector,
+)
+from condsim.methods.sphere import (
+    SphereAlignment,
+    _log_scale,
+    householder_reflection,
+    log_map_unchecked,
+    plane_rotation,
+)
+
+Alignment = Literal["householder", "rotation", "none"]
+Combine = Literal["stack", "weighted"]
+NegativeMode = Literal["before", "after"]
+PromptInput = npt.ArrayLike | Sequence[npt.ArrayLike]
+
+#: Default rows per block in `transform`: 8192 × 512 float32 is 16 MiB, so a block stays in cache
+#: between the validation pass and the matmul while memory stays bounded for any N.
+DEFAULT_CHUNK_SIZE = 8192
+
+
+@dataclass(frozen=True)
+class ClaySubspace:
+    """The fitted state of one condition subspace (one block of z).
+
+    mu: µ_c (d,); components: V_k (d, k), orthonormal columns in T_µc (manifold) or R^d (Euclidean);
+    singular_values: (k,); alignment: H, or None; projection: W = Hᵀ(I − µµᵀ)V_k (d, k) float32, so
+    that z = normalize(Wᵀv); aligned_mu: Hᵀµ_c, so that cos θ = vᵀ(Hᵀµ_c) for unit v.
+    """
+
+    mu: F64
+    components: F64
+    singular_values: F64
+    alignment: SphereAlignment | None
+    projection: F32
+    aligned_mu: F64
+    manifold: bool
+
+    @property
+    def k(self) -> int:
+        """Number of directions kept (≤ the requested k)."""
+        return int(self.components.shape[1])
+
+
+def _prompt_sets(prompt_embeddings: PromptInput, name: str) -> list[F64]:
+    """One prompt matrix, or a list/tuple of 2-D prompt matrices (one per condition)."""
+    if isinstance(prompt_embeddings, list | tuple) and len(prompt_embeddings) == 0:
+        raise EmptyConditionError(
+            f"{name} is an empty list.", hint="Pass one (n, d) prompt matrix or a list of them."
+        )
+    if isinstance(prompt_embeddings, list | tuple) and all(np.ndim(item) == 2 for item in prompt_embeddings):
+        sets = [as_matrix64(item, f"{name}[{index}]") for index, item in enumerate(prompt_embeddings)]
+    else:
+        sets = [as_matrix64(cast(npt.ArrayLike, prompt_embeddings), name)]
+    dim = sets[0].shape[1]
+    for index, matrix in enumerate(sets):
+        if matrix.shape[1] != dim:
+            as_matrix64(matrix, f"{name}[{index}]", dim=dim, dim_name=f"{name}[0]")
+    return [unit_rows(matrix) for matrix in sets]
+
+
+def _rank_tolerance(matrix: F64, rank_rtol: float | None) -> float:
+    """Singular values ≤ tolerance·σ_max count as zero (numpy's matrix_rank rule at float32 eps,
+    because embeddings are usually float32 even when passed as float64)."""
+    if rank_rtol is not None:
+        return rank_rtol
+    return float(max(matrix.shape) * np.finfo(np.float32).eps)
+
+
+def _principal_directions(
+    matrix: F64, k: int, rank_rtol: float | None, what: str, *, warn: bool = True
+) -> tuple[F64, F64]:
+    """Top-k right singular vectors (d, k') and singular values of `matrix`, k' = min(k, rank)."""
+    _, singular_values, right = np.linalg.svd(matrix, full_matrices=False)
+    top = float(singular_values[0]) if singular_values.size else 0.0
+    rank = int(np.sum(singular_values > _rank_tolerance(matrix, rank_rtol) * top)) if top > 0 else 0
+    if rank == 0:
+        raise EmptyConditionError(
+            f"The {what} span no direction: all prompts are identical after the log map.",
+            hint="Give at least two distinct prompts (CLAY needs n ≥ k distinct prompts, e.g. 100).",
+        )
+    if k > rank and warn:
+        warnings.warn(
+            f"k={k} exceeds the numerical rank {rank} of the {what}; using k={rank}. "
+            "Give more distinct prompts to use the full k.",
+            CondsimWarning,
+            stacklevel=4,
+        )
+    kept = min(k, rank)
+    return right[:kept].T.copy(), singular_values[:kept].copy()
+
+
+def _orthonormal_basis(vectors: F64, rank_rtol: float | None) -> F64:
+    """An orthonormal basis (d, r) of the column span of `vectors` (d, m); r may be 0."""
+    if vectors.shape[1] == 0:
+        return vectors
+    left, singular_values, _ = np.linalg.svd(vectors, full_matrices=False)
+    top = float(singular_values[0])
+    keep = singular_values > max(_rank_tolerance(vectors, rank_rtol), 1e-10) * max(top, 1.0)
+    return np.asarray(left[:, keep], dtype=np.float64)
+
+
+class ClaySpace:
+    """CLAY condition space, scikit-learn style: `ClaySpace(k=50).fit(prompts, image_mean=µ_db)`.
+
+    Parameters
+    ----------
+    k: number of principal tangent directions kept (paper: 50); clipped to the numerical rank of the
+        log-mapped prompts with a `CondsimWarning`.
+    alignment: H taking µ_db onto µ_c: "householder" (paper), "rotation" (minimal plane rotation) or
+        "none". Ignored when manifold=False.
+    manifold: False gives the Euclidean ablation (SVD of the raw prompts, no log map, no H).
+    combine: how a list of prompt sets is used: "stack" (paper) or "weighted" (one subspace each).
+    weights: per-condition weights for combine="weighted" (non-negative; default equal).
+    negative_mode: where a negative condition is removed: "before" or "after" the SVD.
+    negative_k: number of negative directions removed (default: k).
+    rank_rtol: relative singular-value tolerance for the numerical rank (default max(n, d)·eps32).
+
+    Fitted attributes: subspaces_ (one `ClaySubspace` per block of z), weights_, projection_ (the
+    d×k_ float32 matrix of the whole transform), k_ (output dimension), n_features_in_, image_mean_,
+    negative_directions_ (d, r) or None, fingerprint_ (hex digest of everything `transform` uses,
+    a cache key for precomputed z), and for one subspace mu_, components_, singular_values_,
+    alignment_.
+    """
+
+    def __init__(
+        self,
+        k: int = 50,
+        alignment: Alignment = "householder",
+        manifold: bool = True,
+        *,
+        combine: Combine = "stack",
+        weights: Sequence[float] | None = None,
+        negative_mode: NegativeMode = "before",
+        negative_k: int | None = None,
+        rank_rtol: float | None = None,
+    ) -> None:
+        self.k = k
+        self.alignment = alignment
+        self.manifold = manifold
+        self.combine = combine
+        self.weights = weights
+        self.negative_mode = negative_mode
+        self.negative_k = negative_k
+        self.rank_rtol = rank_rtol
+
+    def _check_params(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
+            raise InvalidInputError(f"k={self.k!r} must be a positive integer.", hint="The paper uses k=50.")
+        if self.negative_k is not None and (not isinstance(self.negative_k, int) or self.negative_k < 1):
+            raise InvalidInputError(
+                f"negative_k={self.negative_k!r} must be a positive integer or None.",
+                hint="None removes as many negative directions as k.",
+            )
+        check_choice(self.alignment, "alignment", ("householder", "rotation", "none"))
+        check_choice(self.combine, "combine", ("stack", "weighted"))
+        check_choice(self.negative_mode, "negative_mode", ("before", "after"))
+        if self.weights is not None and self.combine != "weighted":
+            raise InvalidInputError(
+                "weights are only used with combine='weighted'.",
+                hint="Pass combine='weighted' or drop weights (stacking has one subspace).",
+            )
+
+    def _weights(self, count: int) -> F64:
+        if self.combine == "stack":
+            return np.ones(1, dtype=np.float64)
+        if self.weights is None:
+            return np.full(count, 1.0 / count, dtype=np.float64)
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if weights.shape != (count,) or not np.isfinite(weights).all() or (weights < 0).any():
+            raise InvalidInputError(
+                f"weights must be {count} finite non-negative numbers (one per prompt set), "
+                f"got {self.weights!r}.",
+                hint="For example weights=[0.7, 0.3] for two conditions.",
+            )
+        if weights.sum() <= 0:
+            raise InvalidInputError("weights sum to zero.", hint="Give at least one positive weight.")
+        return np.asarray(weights / weights.sum(), dtype=np.float64)
+
+    def fit(
+        self,
+        prompt_embeddings: PromptInput,
+        *,
+        image_mean: npt.ArrayLike | None = None,
+        negative_prompt_embeddings: PromptInput | None = None,
+    ) -> ClaySpace:
+        """Learn the condition subspace(s) from prompt embeddings (n, d) or a list of them.
+
+        `image_mean` is µ_db, the mean of the database image embeddings (normalised here; see
+        `condsim.methods.sphere.normalized_mean`); required for manifold=True unless alignment="none".
+        `negative_prompt_embeddings` (one matrix or a list, stacked) describe a condition to ignore.
+        A list of 2-D arrays means several conditions; anything else is read as one (n, d) matrix.
+        """
+        self._check_params()
+        prompt_sets = _prompt_sets(prompt_embeddings, "prompt_embeddings")
+        dim = prompt_sets[0].shape[1]
+        weights = self._weights(len(prompt_sets))
+        if self.combine == "stack":
+            prompt_sets = [np.vstack(prompt_sets)]
+
+        image_mean_unit: F64 | None = None
+        if image_mean is not None:
+            image_mean_unit = unit_vector(as_vector(image_mean, "image_mean", dim=dim))
+        if self.manifold and self.alignment != "none" and image_mean_unit is None:
+            raise InvalidInputError(
+                f"alignment={self.alignment!r} needs image_mean (µ_db, the mean database image embedding).",
+                hint="Pass image_mean=condsim.methods.normalized_mean(image_embeddings) "
+                "or use alignment='none'.",
+            )
+
+        negative: F64 | None = None
+        if negative_prompt_embeddings is not None:
+            negative_sets = _prompt_sets(negative_prompt_embeddings, "negative_prompt_embeddings")
+            negative_matrix = np.vstack(negative_sets)
+            as_matrix64(negative_matrix, "negative_prompt_embeddings", dim=dim, dim_name="prompt_embeddings")
+            negative = self._negative_directions(negative_matrix)
+
+        subspaces = [self._fit_one(prompts, image_mean_unit, negative) for prompts in prompt_sets]
+        projection = np.hstack([subspace.projection for subspace in subspaces])
+
+        self.subspaces_: tuple[ClaySubspace, ...] = tuple(subspaces)
+        self.weights_: F64 = weights
+        self.projection_: F32 = np.ascontiguousarray(projection, dtype=np.float32)
+        self.k_: int = int(projection.shape[1])
+        self.n_features_in_: int = dim
+        self.image_mean_: F64 | None = image_mean_unit
+        self.negative_directions_: F64 | None = negative
+        digest = hashlib.sha256()
+        digest.update(repr((self.manifold, self.alignment, [s.k for s in subspaces])).encode())
+        digest.update(self.projection_.tobytes())
+        digest.update(weights.tobytes())
+        self.fingerprint_: str = digest.hexdigest()
+        return self
+
+    def _negative_directions(self, negative_prompts: F64) -> F64:
+        """Principal directions of the negative prompt set: log-mapped at its own mean (manifold),
+        i.e. how the negative condition varies, or the raw SVD (Euclidean ablation)."""
+        k = self.negative_k if self.negative_k is not None else self.k
+        if self.manifold:
+            centre = unit_vector(negative_prompts.mean(axis=0))
+            matrix = log_map_unchecked(negative_prompts, centre)
+        else:
+            matrix = negative_prompts
+        directions, _ = _principal_directions(
+            matrix, k, self.rank_rtol, "negative prompt embeddings", warn=False
+        )
+        return directions
+
+    def _fit_one(self, prompts: F64, image_mean: F64 | None, negative: F64 | None) -> ClaySubspace:
+        mean = prompts.mean(axis=0)
+        if float(np.linalg.norm(mean)) <= 1e-9:
+            raise InvalidInputError(
+                "The prompt embeddings cancel out (zero mean), so µ_c is undefined.",
+                hint="Use prompts from one text encoder that describe one condition.",
+            )
+        mu = unit_vector(mean)
+        matrix = log_map_unchecked(prompts, mu) if self.manifold else prompts
+        removed: F64 | None = None
+        if negative is not None:
+            tangent_negative = negative - np.outer(mu, mu @ negative) if self.manifold else negative
+            removed = _orthonormal_basis(tangent_negative, self.rank_rtol)
+            if self.negative_mode == "before":
+                matrix = matrix - (matrix @ removed) @ removed.T
+        components, singular_values = _principal_directions(
+            matrix, self.k, self.rank_rtol, "log-mapped prompt embeddings" if self.manifold else "prompts"
+        )
+        if removed is not None and self.negative_mode == "after":
+            basis = _orthonormal_basis(components - removed @ (removed.T @ components), self.rank_rtol)
+            if basis.shape[1] == 0:
+                raise EmptyConditionError(
+                    "The negative condition removes the whole positive subspace.",
+                    hint="Use fewer negative directions (negative_k) or prompts that differ more.",
+                )
+            _, singular_values, rotation = np.linalg.svd(matrix @ basis, full_matrices=False)
+            components = basis @ rotation.T
+        if not self.manifold:
+            return ClaySubspace(
+                mu=mu,
+                components=components,
+                singular_values=singular_values,
+                alignment=None,
+                projection=components.astype(np.float32),
+                aligned_mu=mu,
+                manifold=False,
+            )
+        alignment: SphereAlignment | None = None
+        if self.alignment != "none" and image_mean is not None:
+            build = householder_reflection if self.alignment == "householder" else plane_rotation
+            alignment = build(image_mean, mu)
+        tangent_components = components - np.outer(mu, mu @ components)
+        if alignment is None:
+            projection, aligned_mu = tangent_components, mu
+        else:
+            projection = alignment.apply_transpose(tangent_components.T).T
+            aligned_mu = alignment.apply_transpose(mu[None, :])[0]
+        return ClaySubspace(
+            mu=mu,
+            components=components,
+            singular_values=singular_values,
+            alignment=alignment,
+            projection=np.ascontiguousarray(projection, dtype=np.float32),
+            aligned_mu=aligned_mu,
+            manifold=True,
+        )
+
+    # ----------------------------------------------------------------------------------- online
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "subspaces_"):
+            raise NotFittedError(
+                "This ClaySpace is not fitted yet.",
+                hint="Call .fit(prompt_embeddings, image_mean=...) before transform/similarity.",
+            )
+
+    def _chunks(self, image_embeddings: npt.ArrayLike, name: str, chunk_size: int) -> tuple[FloatArray, int]:
+        self._check_fitted()
+        images = np.asarray(image_embeddings)
+        if images.ndim != 2 or images.shape[0] == 0:
+            as_matrix64(images, name)
+        if images.shape[1] != self.n_features_in_:
+            as_matrix64(
+                images[:1], name, dim=self.n_features_in_, dim_name="the prompt embeddings given to fit"
+            )
+        if chunk_size < 1:
+            raise InvalidInputError(f"chunk_size={chunk_size} must be positive.", hint="Use e.g. 8192.")
+        return images, images.shape[0]
+
+    def _blocks(self) -> list[tuple[int, int, float]]:
+        blocks, start = [], 0
+        for subspace, weight in zip(self.subspaces_, self.weights_, strict=True):
+            blocks.append((start, start + subspace.k, float(np.sqrt(weight))))
+            start += subspace.k
+        return blocks
+
+    def transform(self, image_embeddings: npt.ArrayLike, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> F32:
+        """(N, k_) float32 rows z = normalize(V_kᵀ log_µc(H v)) (Eq. 5); for several weighted
+        conditions the blocks √wᵢ·zᵢ are concatenated. Pure given the fitted state, so z can be cached
+        per condition (key: `fingerprint_`). Rows whose projection is zero (v at µ_c after alignment,
+        or ⟂ the subspace) stay zero and have cosine 0 with everything. Memory: one block at a time.
+        """
+        images, count = self._chunks(image_embeddings, "image_embeddings", chunk_size)
+        output = np.empty((count, self.k_), dtype=np.float32)
+        blocks = self._blocks()
+        for start in range(0, count, chunk_size):
+            chunk = as_matrix(images[start : start + chunk_size], "image_embeddings", keep_float32=True)
+            projected = np.asarray(chunk, dtype=np.float32) @ self.projection_
+            for first, last, scale in blocks:
+                block = safe_unit_rows(projected[:, first:last])
+                output[start : start + chunk.shape[0], first:last] = block * scale if scale != 1.0 else block
+        return output
+
+    def tangent_coordinates(
+        self, image_embeddings: npt.ArrayLike, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> F32:
+        """(N, k_) float32 un-normalised m_CLAY(v) = V_kᵀ log_µc(H v) in the basis V_k (Eq. 5 before the
+        cosine; V_kᵀ v for the Euclidean ablation). Keeps the geodesic length θ that `transform`
+        normalises away: use it to order images along a condition axis or to plot the space."""
+        images, count = self._chunks(image_embeddings, "image_embeddings", chunk_size)
+        output = np.empty((count, self.k_), dtype=np.float32)
+        for start in range(0, count, chunk_size):
+            chunk = unit_rows(as_matrix64(images[start : start + chunk_size], "image_embeddings"))
+            first = 0
+            for subspace in self.subspaces_:
+                coordinates = chunk @ subspace.projection.astype(np.float64)
+                if subspace.manifold:
+                    cosines = chunk @ subspace.aligned_mu
+                    sines = np.sqrt(np.maximum(1.0 - cosines**2, 0.0))
+                    coordinates *= _log_scale(cosines, sines)[:, None]
+                output[start : start + chunk.shape[0], first : first + subspace.k] = coordinates
+                first += subspace.k
+        return output
+
+    def similarity(self, query_embeddings: npt.ArrayLike, image_embeddings: npt.ArrayLike) -> F32:
+        """(q, N) conditional cosine similarity cos(z(q), z(d)) (Eq. 5; weighted mean for several
+        weighted conditions). For repeated queries cache `transform(images)` and use `z_q @ z_db.T`."""
+        query_z = self.transform(query_embeddings)
+        image_z = self.transform(image_embeddings)
+        return np.asarray(query_z @ image_z.T, dtype=np.float32)
+
+    # ---------------------------------------------------------------- single-subspace shortcuts
+
+    def _single(self, name: str) -> ClaySubspace:
+        self._check_fitted()
+        if len(self.subspaces_) != 1:
+            raise InvalidInputError(
+                f"{name} is defined for one subspace; this space has {len(self.subspaces_)} "
+                "(combine='weighted').",
+                hint=f"Read subspaces_[i].{name.rstrip('_')} for condition i.",
+            )
+        return self.subspaces_[0]
+
+    @property
+    def mu_(self) -> F64:
+        """µ_c, the normalised prompt mean (d,)."""
+        return self._single("mu_").mu
+
+    @property
+    def components_(self) -> F64:
+        """V_k (d, k_), orthonormal columns."""
+        return self._single("components_").components
+
+    @property
+    def singular_values_(self) -> F64:
+        """Singular values of the (log-mapped) prompt matrix along components_."""
+        return self._single("singular_values_").singular_values
+
+    @property
+    def alignment_(self) -> SphereAlignment | None:
+        """The fitted alignment H (None for alignment='none' or manifold=False)."""
+        return self._single("alignment_").alignment
