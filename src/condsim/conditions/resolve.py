@@ -1,0 +1,42 @@
+"""Turn what the user typed (a name, maybe ``--prompts FILE`` or ``--llm``) into one `Condition`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from condsim.conditions.builtin import get_condition
+from condsim.conditions.condition import Condition
+from condsim.conditions.llm import LLMPromptGenerator
+from condsim.conditions.prompts_file import load_prompt_file
+from condsim.errors import InvalidInputError
+
+
+def resolve_condition(
+    name: str,
+    *,
+    prompts_file: str | Path | None = None,
+    use_llm: bool = False,
+    llm: LLMPromptGenerator | None = None,
+) -> Condition:
+    """The condition called ``name``, from the first source that applies:
+
+    1. ``prompts_file``: the user's own values (`load_prompt_file`), named ``name``;
+    2. ``use_llm``: values generated with CRL's recipe through ``llm`` (default: an
+       `LLMPromptGenerator` configured from the environment), cached on disk;
+    3. otherwise the built-in vocabulary for ``name`` or one of its aliases.
+
+    An unknown name without 1 or 2 raises `UnknownConditionError`, listing the built-in conditions.
+    """
+    if not name or not name.strip():
+        raise InvalidInputError("The condition name is empty.", hint="Run `condsim conditions` to list them.")
+    if prompts_file is not None and use_llm:
+        raise InvalidInputError(
+            f"Condition {name!r}: --prompts and --llm were both given.",
+            hint="Use --prompts FILE for your own values or --llm to generate them, not both.",
+        )
+    if prompts_file is not None:
+        return load_prompt_file(prompts_file, name=name)
+    if use_llm:
+        generator = llm if llm is not None else LLMPromptGenerator()
+        return generator.generate(name)
+    return get_condition(name)
