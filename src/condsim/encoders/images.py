@@ -133,7 +133,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if mode in _HIGH_BIT_GREY_MODES or mode == "F":
         return Image.fromarray(_grey_to_uint8(image), mode="L").convert("RGB")
     if mode in _ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
+        # premultiplied La has no direct path to RGBA in Pillow; un-premultiply through LA first
+        rgba = (image.convert("LA") if mode == "La" else image).convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     try:
