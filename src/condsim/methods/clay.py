@@ -124,8 +124,8 @@ def _principal_directions(
     rank = int(np.sum(singular_values > _rank_tolerance(matrix, rank_rtol) * top)) if top > 0 else 0
     if rank == 0:
         raise EmptyConditionError(
-            f"The {what} span no direction: all prompts are identical after the log map.",
-            hint="Give at least two distinct prompts (CLAY needs n ≥ k distinct prompts, e.g. 100).",
+            f"The {what} span no direction (all prompts are the same); give at least two distinct prompts.",
+            hint="CLAY needs n ≥ k distinct prompts for a rank-k subspace, e.g. 100 prompts for k=50.",
         )
     if k > rank and warn:
         warnings.warn(
@@ -432,8 +432,8 @@ class ClaySpace:
         if len(self.subspaces_) != 1:
             raise InvalidInputError(
                 f"{name} is defined for one subspace; this space has {len(self.subspaces_)} "
-                "(combine='weighted').",
-                hint=f"Read subspaces_[i].{name.rstrip('_')} for condition i.",
+                f"(combine='weighted'): read subspaces_[i] instead.",
+                hint=f"subspaces_[i].{name.rstrip('_')} holds condition i's value.",
             )
         return self.subspaces_[0]
 

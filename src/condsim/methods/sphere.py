@@ -226,12 +226,11 @@ def plane_rotation(a: npt.ArrayLike, b: npt.ArrayLike) -> PlaneRotation:
     cosine = float(np.clip(a_unit @ b_unit, -1.0, 1.0))
     orthogonal = b_unit - cosine * a_unit
     norm = float(np.linalg.norm(orthogonal))
-    if norm <= 1e-12:
-        if cosine > 0:
-            return PlaneRotation(a_unit, np.zeros_like(a_unit), 0.0)
-        basis = np.zeros_like(a_unit)
-        basis[int(np.argmin(np.abs(a_unit)))] = 1.0
-        orthogonal = basis - (basis @ a_unit) * a_unit
-        norm = float(np.linalg.norm(orthogonal))
-    angle = float(np.arctan2(norm, cosine)) if norm > 1e-12 else float(np.pi)
-    return PlaneRotation(a_unit, orthogonal / np.linalg.norm(orthogonal), angle)
+    if norm > 1e-12:
+        return PlaneRotation(a_unit, orthogonal / norm, float(np.arctan2(norm, cosine)))
+    if cosine > 0:
+        return PlaneRotation(a_unit, np.zeros_like(a_unit), 0.0)
+    basis = np.zeros_like(a_unit)
+    basis[int(np.argmin(np.abs(a_unit)))] = 1.0
+    orthogonal = basis - (basis @ a_unit) * a_unit
+    return PlaneRotation(a_unit, orthogonal / np.linalg.norm(orthogonal), float(np.pi))

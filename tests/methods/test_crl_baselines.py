@@ -1,0 +1,86 @@
+"""CRL (R = I Tᵀ and its two normalisations) and the baselines, against float64 references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from condsim.errors import DimensionMismatchError, InvalidInputError, NotFittedError
+from condsim.methods import (
+    CrlSpace,
+    fuse_scores,
+    genecis_fusion,
+    image_similarity,
+    image_text_similarity,
+    text_similarity,
+)
+
+
+def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    x = rng.normal(size=shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_crl_is_the_plain_product_with_unit_rows() -> None:
+    rng = np.random.default_rng(0)
+    texts, images = unit(rng, 7, 10) * 3.0, unit(rng, 20, 10) * 2.0  # not unit on purpose
+    space = CrlSpace().fit(texts)
+    expected = np.array([[(i / np.linalg.norm(i)) @ (t / np.linalg.norm(t)) for t in texts] for i in images])
+    np.testing.assert_allclose(space.representation(images), expected, atol=1e-6)
+    row = space.transform(images)
+    np.testing.assert_allclose(row, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-6)
+    assert row.dtype == np.float32 and row.shape == (20, 7) and space.n_components_ == 7
+    np.testing.assert_allclose(space.similarity(images[:3], images), row[:3] @ row.T, atol=1e-6)
+
+
+def test_crl_fewshot_uses_one_global_mean_and_row_std() -> None:
+    rng = np.random.default_rng(1)
+    texts, images = unit(rng, 9, 12), unit(rng, 15, 12)
+    r = images @ texts.T
+    centred = r - r.mean()  # ONE scalar over all entries
+    expected = centred / centred.std(axis=1, keepdims=True)
+    np.testing.assert_allclose(CrlSpace("fewshot").fit(texts).transform(images), expected, atol=1e-5)
+    # not a per-row mean: rows do not all have zero mean
+    assert np.abs(expected.mean(axis=1)).max() > 1e-3
+
+
+def test_crl_errors() -> None:
+    with pytest.raises(NotFittedError):
+        CrlSpace().transform(np.ones((2, 3)))
+    with pytest.raises(InvalidInputError, match="normalize"):
+        CrlSpace("zscore").fit(np.eye(3))  # type: ignore[arg-type]
+    with pytest.raises(DimensionMismatchError):
+        CrlSpace().fit(np.eye(3)).transform(np.ones((2, 4)))
+
+
+def test_baselines_match_references() -> None:
+    rng = np.random.default_rng(2)
+    queries, texts, images = unit(rng, 3, 8), unit(rng, 3, 8), unit(rng, 10, 8)
+    np.testing.assert_allclose(image_similarity(queries, images), queries @ images.T, atol=1e-6)
+    np.testing.assert_allclose(text_similarity(texts, images), texts @ images.T, atol=1e-6)
+    composed = queries + texts
+    composed /= np.linalg.norm(composed, axis=1, keepdims=True)
+    np.testing.assert_allclose(image_text_similarity(queries, texts, images), composed @ images.T, atol=1e-6)
+    shared = image_text_similarity(queries, texts[:1], images)
+    assert shared.shape == (3, 10)
+    with pytest.raises(DimensionMismatchError):
+        image_text_similarity(queries, texts[:2], images)
+
+
+def test_genecis_fusion_normalises_each_score_vector_over_the_gallery() -> None:
+    rng = np.random.default_rng(3)
+    queries, condition, gallery, basis = unit(rng, 2, 8), unit(rng, 2, 8), unit(rng, 12, 8), unit(rng, 20, 8)
+    s1 = condition @ gallery.T
+    rq, rg = queries @ basis.T, gallery @ basis.T
+    rq /= np.linalg.norm(rq, axis=1, keepdims=True)
+    rg /= np.linalg.norm(rg, axis=1, keepdims=True)
+    s2 = rq @ rg.T
+    expected = s1 / np.linalg.norm(s1, axis=1, keepdims=True) + 10 * s2 / np.linalg.norm(
+        s2, axis=1, keepdims=True
+    )
+    np.testing.assert_allclose(genecis_fusion(queries, condition, gallery, basis), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        fuse_scores(s1, s2, alpha=0.0), s1 / np.linalg.norm(s1, axis=1, keepdims=True), atol=1e-6
+    )
+    with pytest.raises(DimensionMismatchError):
+        fuse_scores(s1, s2[:, :5])
