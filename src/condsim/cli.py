@@ -33,6 +33,27 @@ def _root(
     """condsim command line."""
 
 
+@app.command()
+def bench(
+    suite: str = typer.Option("all", "--suite", help="clevr4, cards, objects or all"),
+    out: str = typer.Option(..., "--out", help="output folder for results.json, report.md and charts"),
+    quick: bool = typer.Option(False, "--quick", help="small smoke run (600 images, 2 seeds/splits)"),
+    model: str | None = typer.Option(None, "--model", help="encoder name or path; default: built-in model"),
+    crl_texts: str | None = typer.Option(None, "--crl-texts", help="CRL's published text-list JSON for CRL"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="re-embed even if cached embeddings exist"),
+) -> None:
+    """Run the papers' protocols (retrieval mAP, clustering, few-shot, PC-CLIP) on every method."""
+    from condsim.encoders import load_encoder
+    from condsim.eval.bench import FULL, QUICK, resolve_suites, run_bench, write_results
+
+    names = resolve_suites(suite)
+    encoder = load_encoder(model)
+    settings = QUICK if quick else FULL
+    results = run_bench(names, encoder, settings=settings, crl_texts=crl_texts, cache=not no_cache)
+    path = write_results(results, out)
+    typer.echo(f"wrote {path} and {path.parent / 'report.md'}")
+
+
 def main() -> None:
     """Entry point: user mistakes become one line plus a hint and exit code 2, never a traceback."""
     try:

@@ -1,0 +1,316 @@
+"""Markdown tables and bar-chart PNGs from a results.json dictionary (`condsim.eval.bench`).
+
+The papers' own numbers (methods.md §1.5 CLAY Tables 2b / 4 / 5, §2.5 CRL Tables 1 / 2) are printed
+beside ours where the benchmark is comparable in kind. They were measured on the real Clevr-4 /
+Cards / CLAY-EVAL with CLIP ViT-B; ours on rendered stand-ins with whatever model ran: compare the
+*direction and size of effects* (CLAY vs plain, CRL vs plain), not the absolute values.
+Charts are drawn with PIL (no plotting dependency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+#: CLAY Table 2(b) / Table 4 (mAP): suite -> condition -> {paper row: value}
+PAPER_RETRIEVAL: dict[str, dict[str, dict[str, float]]] = {
+    "clevr4": {
+        "shape": {"CLIP-B": 61.7, "GeneCIS†": 72.6, "CLAY (CLIP-B)": 72.1},
+        "color": {"CLIP-B": 19.9, "GeneCIS†": 17.4, "CLAY (CLIP-B)": 67.9},
+        "texture": {"CLIP-B": 18.1, "GeneCIS†": 18.1, "CLAY (CLIP-B)": 22.2},
+        "count": {"CLIP-B": 13.9, "GeneCIS†": 12.7, "CLAY (CLIP-B)": 21.8},
+    },
+    "objects": {
+        "color": {"CLIP-B": 12.9, "GeneCIS†": 11.9, "CLAY (CLIP-B)": 47.8},
+        "category": {"CLIP-B": 68.9, "GeneCIS†": 84.3, "CLAY (CLIP-B)": 93.4},
+        "subcategory": {"CLIP-B": 42.4, "GeneCIS†": 39.6, "CLAY (CLIP-B)": 65.8},
+    },
+}
+#: which of our methods a paper row corresponds to
+PAPER_ROW_OF: dict[str, str] = {"CLIP-B": "plain", "CLAY (CLIP-B)": "clay"}
+PAPER_MULTI: dict[str, dict[str, dict[str, float]]] = {
+    "objects": {
+        "color+category": {"CLIP-B": 11.6, "CLAY (CLIP-B)": 35.9},
+        "color+subcategory": {"CLIP-B": 10.9, "CLAY (CLIP-B)": 38.2},
+    }
+}
+#: CLAY Table 5, Clevr4 group (CLIP-B): mean mAP without / with the manifold
+PAPER_MANIFOLD_CLEVR4 = {"clay-euclidean": 43.8, "clay": 46.0}
+#: CRL Table 2 (ViT-B/32): condition -> {"CLIP" | "CLIP+CRL": (NMI, ACC, ARI)}
+PAPER_CLUSTERING: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
+    "clevr4": {
+        "texture": {"CLIP": (1.11, 13.09, 0.41), "CLIP+CRL": (10.74, 25.11, 6.35)},
+        "shape": {"CLIP": (74.22, 73.19, 64.15), "CLIP+CRL": (78.69, 83.05, 72.42)},
+        "color": {"CLIP": (0.83, 12.23, 0.27), "CLIP+CRL": (88.67, 88.05, 82.30)},
+        "count": {"CLIP": (9.50, 19.02, 5.70), "CLIP+CRL": (25.57, 26.24, 12.54)},
+    },
+    "cards": {
+        "number": {"CLIP": (16.84, 18.91, 8.44), "CLIP+CRL": (24.79, 28.19, 12.14)},
+        "suit": {"CLIP": (16.52, 43.74, 12.93), "CLIP+CRL": (39.71, 67.15, 37.59)},
+    },
+}
+#: CRL Table 1 (ViT-B/32): condition -> {"CLIP" | "CLIP+CRL": (1-shot, 5-shot, 10-shot)}
+PAPER_FEWSHOT: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
+    "clevr4": {
+        "texture": {"CLIP": (17.46, 29.39, 36.26), "CLIP+CRL": (18.76, 35.54, 45.54)},
+        "shape": {"CLIP": (58.16, 83.17, 89.47), "CLIP+CRL": (58.67, 86.61, 92.29)},
+        "color": {"CLIP": (26.85, 57.33, 70.00), "CLIP+CRL": (65.28, 88.89, 93.08)},
+        "count": {"CLIP": (17.50, 23.43, 25.45), "CLIP+CRL": (23.38, 29.59, 32.40)},
+    },
+    "cards": {
+        "number": {"CLIP": (20.63, 33.73, 41.84), "CLIP+CRL": (17.66, 44.52, 51.09)},
+        "suit": {"CLIP": (37.65, 56.36, 65.98), "CLIP+CRL": (37.10, 67.16, 72.64)},
+    },
+}
+SUITE_NAMES = ("clevr4", "cards", "objects")
+_PALETTE = [
+    (90, 90, 90), (214, 39, 40), (255, 127, 14), (188, 189, 34), (44, 160, 44), (23, 190, 207),
+    (31, 119, 180), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
+]  # fmt: skip
+
+
+def _cell(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float | int):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def retrieval_table(suite: str, scores: Mapping[str, Mapping[str, float]]) -> str:
+    """Methods × conditions mAP table, with the paper's rows below ours where they exist."""
+    conditions = list(scores)
+    methods = list(dict.fromkeys(m for c in conditions for m in scores[c]))
+    rows = [[f"`{m}`"] + [_cell(scores[c].get(m)) for c in conditions] + [_cell(_mean(scores, m))]
+            for m in methods]  # fmt: skip
+    paper = PAPER_RETRIEVAL.get(suite, {})
+    for row_name in ("CLIP-B", "GeneCIS†", "CLAY (CLIP-B)"):
+        if any(row_name in paper.get(c, {}) for c in conditions):
+            values = [paper.get(c, {}).get(row_name) for c in conditions]
+            known = [v for v in values if v is not None]
+            mean = sum(known) / len(known) if len(known) == len(values) else None
+            rows.append([f"paper: {row_name}"] + [_cell(v) for v in values] + [_cell(mean)])
+    return _table(["method", *conditions, "mean"], rows)
+
+
+def _mean(scores: Mapping[str, Mapping[str, float]], method: str) -> float | None:
+    values = [scores[c][method] for c in scores if method in scores[c]]
+    return sum(values) / len(values) if len(values) == len(scores) else None
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """The whole report as markdown."""
+    meta = results.get("meta", {})
+    parts = ["# condsim bench results", ""]
+    parts.append(f"Model: `{meta.get('model_id', '?')}`. Settings: `{meta.get('settings', {})}`.")
+    parts.append("")
+    parts.append(
+        "Scores in percent (retrieval mAP under a seeded 1:9 query:database split; clustering NMI/ACC/ARI; "
+        "few-shot accuracy; difference accuracy), Spearman ρ for ranking. Paper rows (methods.md §1.5, "
+        "§2.5) were measured with CLIP ViT-B on the real Clevr-4 / Cards / CLAY-EVAL; ours on rendered "
+        "stand-ins: compare effects (CLAY or CRL vs plain), not absolute values."
+    )
+    for suite in SUITE_NAMES:
+        if suite not in results:
+            continue
+        info = meta.get("suites", {}).get(suite, {})
+        parts += ["", f"## {suite}", ""]
+        if info:
+            dataset = info.get("dataset", {})
+            parts.append(
+                f"{dataset.get('n', '?')} images (seed {dataset.get('seed', '?')}, "
+                f"{dataset.get('size', '?')} px), "
+                f"classes {info.get('classes')}; embedding {info.get('seconds_embedding')} s, "
+                f"protocols {info.get('seconds_protocols')} s."
+            )
+            prompts = info.get("prompts", {})
+            if prompts:
+                parts.append("")
+                parts.append(
+                    "Prompts: "
+                    + "; ".join(f"{c}: CLAY {p['clay']}, CRL {p['crl']}" for c, p in prompts.items())
+                )
+        parts += ["", "### Retrieval mAP", "", retrieval_table(suite, results[suite]), ""]
+        parts.append(f"![{suite} retrieval]({suite}_retrieval.png)")
+        if suite == "clevr4":
+            ours = {m: _mean(results[suite], m) for m in ("clay-euclidean", "clay")}
+            parts += [
+                "",
+                "Manifold ablation (CLAY Table 5, Clevr4 mean): "
+                f"ours euclidean {_cell(ours['clay-euclidean'])} vs manifold {_cell(ours['clay'])}; "
+                f"paper {PAPER_MANIFOLD_CLEVR4['clay-euclidean']} vs {PAPER_MANIFOLD_CLEVR4['clay']}.",
+            ]
+        multi = results.get("multi_condition", {}).get(suite)
+        if multi:
+            parts += [
+                "",
+                "### Multi-condition mAP (relevant iff all conditions match)",
+                "",
+                _multi_table(suite, multi),
+            ]
+        clustering = results.get("clustering", {}).get(suite)
+        if clustering:
+            parts += [
+                "",
+                "### Clustering (k-means) NMI / ACC / ARI",
+                "",
+                _clustering_table(suite, clustering),
+            ]
+        fewshot = results.get("fewshot", {}).get(suite)
+        if fewshot:
+            parts += ["", "### Few-shot accuracy (logistic regression), shots 1 / 5 / 10", "",
+                      _fewshot_table(suite, fewshot)]  # fmt: skip
+        difference = results.get("difference", {}).get(suite)
+        if difference:
+            rows = []
+            for attribute, scores in difference.items():
+                ranking = results.get("ranking", {}).get(suite, {}).get(attribute, {})
+                for variant, accuracy in scores.items():
+                    rows.append([attribute, variant, _cell(accuracy), _cell(ranking.get(variant), 3)])
+            heading = "### PC-CLIP difference accuracy (chance 50) and attribute ranking (Spearman ρ)"
+            header = ["attribute", "direction", "difference acc.", "ranking ρ"]
+            parts += ["", heading, "", _table(header, rows)]
+    parts.append("")
+    return "\n".join(parts)
+
+
+def _multi_table(suite: str, multi: Mapping[str, Mapping[str, float]]) -> str:
+    combos = list(multi)
+    methods = list(dict.fromkeys(m for c in combos for m in multi[c] if not m.endswith("-only")))
+    rows = [[f"`{m}`"] + [_cell(multi[c].get(m)) for c in combos] for m in methods]
+    only = {c: {m: v for m, v in multi[c].items() if m.endswith("-only")} for c in combos}
+    rows.append(
+        ["best single-condition CLAY"] + [_cell(max(only[c].values()) if only[c] else None) for c in combos]
+    )
+    paper = PAPER_MULTI.get(suite, {})
+    for row_name in ("CLIP-B", "CLAY (CLIP-B)"):
+        if any(c in paper for c in combos):
+            rows.append([f"paper: {row_name}"] + [_cell(paper.get(c, {}).get(row_name)) for c in combos])
+    return _table(["method", *combos], rows)
+
+
+def _clustering_table(suite: str, clustering: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    conditions = list(clustering)
+    methods = list(dict.fromkeys(m for c in conditions for m in clustering[c]))
+
+    def triple(values: Mapping[str, float] | tuple[float, float, float] | None) -> str:
+        if values is None:
+            return "–"
+        if isinstance(values, tuple):
+            return " / ".join(f"{v:.1f}" for v in values)
+        return " / ".join(f"{values[k]:.1f}" for k in ("nmi", "acc", "ari"))
+
+    rows = [[f"`{m}`"] + [triple(clustering[c].get(m)) for c in conditions] for m in methods]
+    paper = PAPER_CLUSTERING.get(suite, {})
+    for row_name in ("CLIP", "CLIP+CRL"):
+        if paper:
+            rows.append([f"paper: {row_name}"] + [triple(paper.get(c, {}).get(row_name)) for c in conditions])
+    return _table(["method", *conditions], rows)
+
+
+def _fewshot_table(suite: str, fewshot: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    conditions = list(fewshot)
+    methods = list(dict.fromkeys(m for c in conditions for m in fewshot[c]))
+
+    def triple(values: Mapping[str, float] | tuple[float, float, float] | None) -> str:
+        if values is None:
+            return "–"
+        if isinstance(values, tuple):
+            return " / ".join(f"{v:.1f}" for v in values)
+        return " / ".join(_cell(values.get(shot)) for shot in ("1", "5", "10"))
+
+    rows = [[f"`{m}`"] + [triple(fewshot[c].get(m)) for c in conditions] for m in methods]
+    paper = PAPER_FEWSHOT.get(suite, {})
+    for row_name in ("CLIP", "CLIP+CRL"):
+        if paper:
+            rows.append([f"paper: {row_name}"] + [triple(paper.get(c, {}).get(row_name)) for c in conditions])
+    return _table(["method", *conditions], rows)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def bar_chart(
+    title: str,
+    groups: Mapping[str, Mapping[str, float]],
+    path: str | Path,
+    *,
+    y_max: float = 100.0,
+    y_label: str = "%",
+) -> Path:
+    """Grouped bar chart: one group per key of `groups`, one coloured bar per series inside it."""
+    series = list(dict.fromkeys(s for values in groups.values() for s in values))
+    colors = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(series)}
+    bar, gap, left, top, bottom = 14, 26, 60, 50, 40
+    legend_width = 170
+    plot_height = 300
+    width = left + len(groups) * (len(series) * bar + gap) + gap + legend_width
+    height = top + plot_height + bottom
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 14), title, fill="black", font=_font(16))
+    axis_bottom = top + plot_height
+    for tick in range(0, 101, 20):
+        y = axis_bottom - tick / 100 * plot_height
+        draw.line([(left, y), (width - legend_width, y)], fill=(225, 225, 225))
+        draw.text((8, y - 7), f"{tick / 100 * y_max:g}{y_label}", fill="black", font=_font(11))
+    x = left + gap
+    for group, values in groups.items():
+        for name in series:
+            value = values.get(name)
+            if value is not None:
+                clipped = max(0.0, min(float(value), y_max))
+                y = axis_bottom - clipped / y_max * plot_height
+                draw.rectangle([x, y, x + bar - 2, axis_bottom], fill=colors[name])
+            x += bar
+        draw.text(
+            (x - len(series) * bar / 2, axis_bottom + 8), group, fill="black", font=_font(12), anchor="ma"
+        )
+        x += gap
+    draw.line([(left, axis_bottom), (width - legend_width, axis_bottom)], fill="black")
+    legend_x = width - legend_width + 10
+    for index, name in enumerate(series):
+        y = top + index * 18
+        draw.rectangle([legend_x, y, legend_x + 12, y + 12], fill=colors[name])
+        draw.text((legend_x + 18, y - 1), name, fill="black", font=_font(12))
+    path = Path(path)
+    image.save(path)
+    return path
+
+
+def write_report(results: Mapping[str, Any], out: str | Path) -> Path:
+    """Write report.md and one retrieval chart per suite (plus multi-condition / clustering charts)."""
+    out = Path(out)
+    for suite in SUITE_NAMES:
+        if suite in results:
+            bar_chart(f"{suite}: retrieval mAP (1:9 split)", results[suite], out / f"{suite}_retrieval.png")
+    multi = {
+        f"{s}:{c}": v for s, combos in results.get("multi_condition", {}).items() for c, v in combos.items()
+    }
+    if multi:
+        bar_chart("multi-condition mAP", multi, out / "multi_condition.png")
+    clustering = {
+        f"{s}:{c}": {m: v["acc"] for m, v in methods.items()}
+        for s, conditions in results.get("clustering", {}).items()
+        for c, methods in conditions.items()
+    }
+    if clustering:
+        bar_chart("k-means clustering ACC", clustering, out / "clustering_acc.png")
+    markdown = render_markdown(results)
+    if multi:
+        markdown += "\n![multi-condition](multi_condition.png)\n"
+    if clustering:
+        markdown += "\n![clustering ACC](clustering_acc.png)\n"
+    path = out / "report.md"
+    path.write_text(markdown)
+    return path
