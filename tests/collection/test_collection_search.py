@@ -268,3 +268,33 @@ def test_search_with_holes_and_float16(image_folder: Path, tmp_path: Path, make_
     q = paths.index(str(query))
     order = [paths[i] for i in np.argsort(-(images @ images[q])) if i != q]
     assert [r.path for r in results] == order
+
+
+def test_rerank_method(indexed: tuple[Path, Path], make_encoder: Any) -> None:
+    folder, store = indexed
+    condition = EmbeddedCondition("planted", _prompts(11))
+    query = folder / "a" / "img03.png"
+    with Collection.open(
+        store, make_encoder(), clay_k=K_SPACE, rerank_weight=0.0, rerank_neighbors=3
+    ) as same:
+        clay = same.similar(query, by=[condition], k=6)
+        unchanged = same.similar(query, by=[condition], method="rerank", k=6)
+    assert [r.path for r in unchanged] == [r.path for r in clay]  # weight 0 keeps the first stage
+    np.testing.assert_allclose([r.score for r in unchanged], [r.score for r in clay], atol=1e-5)
+    with Collection.open(
+        store, make_encoder(), clay_k=K_SPACE, rerank_weight=0.5, rerank_neighbors=3
+    ) as mixed:
+        results = mixed.similar(query, by=[condition], method="rerank", k=6)
+        plain_rerank = mixed.similar(query, method="rerank", k=6)
+    first_stage = {r.path: r.score for r in mixed_clay(store, make_encoder, condition, query)}
+    for result in results:
+        assert sum(result.contributions.values()) == pytest.approx(result.score, abs=1e-5)
+        assert result.contributions["planted"] == pytest.approx(0.5 * first_stage[result.path], abs=1e-5)
+        assert -1.0001 <= result.contributions["neighbourhood"] / 0.5 <= 1.0001
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    assert len(plain_rerank) == 6 and str(query) not in {r.path for r in plain_rerank}
+
+
+def mixed_clay(store: Path, make_encoder: Any, condition: EmbeddedCondition, query: Path) -> list[Any]:
+    with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
+        return collection.similar(query, by=[condition], k=11)

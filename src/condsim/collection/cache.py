@@ -75,8 +75,9 @@ class ArrayCache:
             return self._memory[name]
         path = self._file(namespace, tag, key)
         if path is not None and path.is_file():
+            array: np.ndarray | None
             try:
-                array = np.load(path, mmap_mode="r", allow_pickle=False)
+                array = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
             except (OSError, ValueError):  # a damaged cache file is recomputed, never trusted
                 array = None
             if array is not None:

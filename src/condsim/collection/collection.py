@@ -47,10 +47,10 @@ from condsim.methods.sphere import normalized_mean
 if TYPE_CHECKING:
     from condsim.encoders.base import Encoder
 
-Method = Literal["clay", "crl", "plain"]
+Method = Literal["clay", "crl", "plain", "rerank"]
 Combine = Literal["sum", "stack"]
 QueryInput: TypeAlias = "str | os.PathLike[str] | bytes | Image.Image | np.ndarray"
-_METHODS = ("clay", "crl", "plain")
+_METHODS = ("clay", "crl", "plain", "rerank")
 _TRANSFORM_CHUNK = 8192
 
 
@@ -129,6 +129,9 @@ class Collection:
         alignment: Literal["householder", "rotation", "none"] = "householder",
         manifold: bool = True,
         cache_on_disk: bool = True,
+        rerank_candidates: int = 100,
+        rerank_neighbors: int = 10,
+        rerank_weight: float = 0.5,
     ) -> None:
         if encoder is not None:
             store.check_model(encoder.model_id)
@@ -137,6 +140,9 @@ class Collection:
         self.clay_k = clay_k
         self.alignment = alignment
         self.manifold = manifold
+        self.rerank_candidates = rerank_candidates
+        self.rerank_neighbors = rerank_neighbors
+        self.rerank_weight = rerank_weight
         self.cache = ArrayCache(store.path / CACHE_DIR if cache_on_disk else None)
         self._state_version: int | None = None
         self._live_rows = np.zeros(0, dtype=np.int64)
@@ -328,10 +334,9 @@ class Collection:
         terms: list[tuple[str, float, ClaySpace | CrlSpace, np.ndarray]] = []
         if combine == "stack":
             if method == "clay":
-                space: ClaySpace | CrlSpace = self._clay_space(
-                    [item.clay for item in resolved], [n.clay for n in negatives]
-                )
-                fingerprint = cache_key("clay", space.fingerprint_)
+                clay_space = self._clay_space([item.clay for item in resolved], [n.clay for n in negatives])
+                space: ClaySpace | CrlSpace = clay_space
+                fingerprint = cache_key("clay", clay_space.fingerprint_)
             else:
                 stacked = np.vstack([item.crl for item in resolved])
                 space = self._crl_space(stacked)
@@ -340,8 +345,9 @@ class Collection:
             return terms
         for item in resolved:
             if method == "clay":
-                space = self._clay_space([item.clay], [n.clay for n in negatives])
-                fingerprint = cache_key("clay", space.fingerprint_)
+                clay_space = self._clay_space([item.clay], [n.clay for n in negatives])
+                space = clay_space
+                fingerprint = cache_key("clay", clay_space.fingerprint_)
             else:
                 space = self._crl_space(item.crl)
                 fingerprint = cache_key("crl", _digest(item.crl))
@@ -421,8 +427,9 @@ class Collection:
         combine: str,
         *,
         text_query: bool = False,
-    ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
-        """(q, N) total scores and, per condition, its (q, N) weighted term."""
+    ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+        """(q, N) total scores; per condition its (q, N) weighted term; and the (queries, database)
+        pair in the space the scores are inner products of (√w_c-weighted blocks side by side)."""
         if method not in _METHODS:
             raise InvalidInputError(f"unknown method {method!r}", hint=f"use one of {', '.join(_METHODS)}")
         if combine not in ("sum", "stack"):
@@ -436,10 +443,13 @@ class Collection:
                 raise InvalidInputError(
                     "method='plain' ignores conditions; drop by/not_ or choose method='clay' or 'crl'"
                 )
-            return np.asarray(query.embeddings @ self._database.T, dtype=np.float32), []
-        terms = self._condition_terms(conditions, method, negatives, weights, combine)  # type: ignore[arg-type]
+            plain = np.asarray(query.embeddings @ self._database.T, dtype=np.float32)
+            return plain, [], (query.embeddings, self._database)
+        space_method = "clay" if method == "rerank" else method
+        terms = self._condition_terms(conditions, space_method, negatives, weights, combine)  # type: ignore[arg-type]
         total = np.zeros((len(query.embeddings), len(self._live_rows)), dtype=np.float32)
         parts: list[tuple[str, np.ndarray]] = []
+        query_blocks: list[np.ndarray] = []
         for name, weight, space, database in terms:
             query_z = _text_z(space, query.embeddings) if text_query else space.transform(query.embeddings)
             term = np.asarray(query_z @ database.T, dtype=np.float32)
@@ -447,7 +457,75 @@ class Collection:
                 term *= np.float32(weight)
             total += term
             parts.append((name, term))
-        return total, parts
+            query_blocks.append(query_z * np.float32(np.sqrt(weight)))
+        if method != "rerank":
+            return total, parts, (query.embeddings, self._database)
+        database_blocks = [database * np.float32(np.sqrt(weight)) for _, weight, _, database in terms]
+        joint_database = database_blocks[0] if len(terms) == 1 else np.hstack(database_blocks)
+        return total, parts, (np.hstack(query_blocks), joint_database)
+
+    def _ranked(
+        self,
+        query: _Query,
+        by: Sequence[ConditionLike] | None,
+        method: str,
+        not_: Sequence[ConditionLike] | None,
+        weights: Mapping[str, float] | None,
+        combine: str,
+        k: int,
+        *,
+        text_query: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, list[list[dict[str, float]]]]:
+        """(scores, rows) shaped (q, k) best first, and each hit's contributions.
+
+        method="rerank" re-ranks the top `rerank_candidates` of the CLAY (or, without conditions,
+        plain) ranking by neighbourhood consistency in the same space (`methods.rerank`, methods.md
+        §3.1): s = (1 − w)·s0 + w·M; its contributions are (1 − w)·(each condition's term) and
+        "neighbourhood" = w·M, so they still add up to the score.
+        """
+        scores, parts, (space_queries, space_database) = self._scores(
+            query, by, method, not_, weights, combine, text_query=text_query
+        )
+        if method != "rerank":
+            best, rows, positions = self._top(scores, query.own_rows, k)
+            contributions = [
+                [
+                    {name: float(term[q, p]) for name, term in parts} if row >= 0 else {}
+                    for row, p in zip(rows[q], positions[q], strict=True)
+                ]
+                for q in range(len(rows))
+            ]
+            return best, rows, contributions
+        from condsim.methods.rerank import neighbourhood_rerank
+
+        candidates = min(max(k, self.rerank_candidates), len(self._live_rows))
+        first_scores, _, first_positions = self._top(scores, query.own_rows, candidates)
+        neighbors = min(self.rerank_neighbors, len(self._live_rows) - 1)
+        final, positions = neighbourhood_rerank(
+            space_queries,
+            space_database,
+            np.where(np.isfinite(first_scores), first_scores, 0.0),
+            np.where(np.isfinite(first_scores), first_positions, -1),
+            n_neighbors=max(neighbors, 1),
+            weight=self.rerank_weight,
+            k=k,
+        )
+        rows = np.where(positions >= 0, self._live_rows[np.maximum(positions, 0)], -1)
+        final = np.where(rows >= 0, final, -np.inf).astype(np.float32)
+        keep = 1.0 - self.rerank_weight
+        contributions = []
+        for q in range(len(rows)):
+            hits = []
+            for score, row, p in zip(final[q], rows[q], positions[q], strict=True):
+                if row < 0:
+                    hits.append({})
+                    continue
+                terms = {name: keep * float(term[q, p]) for name, term in parts}
+                first = float(scores[q, p])
+                terms["neighbourhood"] = float(score) - keep * first
+                hits.append(terms)
+            contributions.append(hits)
+        return final, rows.astype(np.int64), contributions
 
     def _top(
         self, scores: np.ndarray, own_rows: Sequence[int | None], k: int
@@ -495,8 +573,7 @@ class Collection:
         query = self._embed_queries(queries)
         if not exclude_query:
             query = _Query(query.embeddings, (None,) * len(query.embeddings))
-        scores, _ = self._scores(query, _as_list(by), method, _as_list(not_), weights, combine)
-        best, rows, _ = self._top(scores, query.own_rows, k)
+        best, rows, _ = self._ranked(query, _as_list(by), method, _as_list(not_), weights, combine, k)
         return best, rows.astype(np.int64)
 
     def similar(
@@ -515,8 +592,9 @@ class Collection:
 
         `by=None` (or method="plain") is plain cosine similarity. Conditions are names (resolved by
         `condsim.conditions.resolve_condition`), `Condition` objects or `EmbeddedCondition`s.
-        `method`: "clay" (default) or "crl". `weights` maps condition names to non-negative weights
-        (normalised to sum 1; default equal). `combine`: "sum" (weighted sum of per-condition
+        `method`: "clay" (default), "crl", "plain", or "rerank" (the CLAY, or plain, top
+        `rerank_candidates` re-ranked by neighbourhood consistency, methods.md §3.1). `weights`
+        maps condition names to non-negative weights (normalised to sum 1; default equal). `combine`: "sum" (weighted sum of per-condition
         cosines) or "stack" (the paper's single stacked subspace). `not_`: conditions to ignore.
         """
         self._sync()
@@ -526,8 +604,9 @@ class Collection:
         )
         if not exclude_query:
             query = _Query(query.embeddings, (None,))
-        scores, parts = self._scores(query, _as_list(by), method, _as_list(not_), weights, combine)
-        return self._results(scores, parts, query.own_rows, k)[0]
+        return self._results(*self._ranked(query, _as_list(by), method, _as_list(not_), weights, combine, k))[
+            0
+        ]
 
     def search(
         self,
@@ -551,29 +630,25 @@ class Collection:
         self._check_k(k)
         embedding = self.encoder.encode_texts([text])
         query = _Query(self._check_vectors(embedding), (None,))
-        scores, parts = self._scores(query, _as_list(by), method, None, weights, combine, text_query=True)
-        return self._results(scores, parts, query.own_rows, k)[0]
+        ranked = self._ranked(query, _as_list(by), method, None, weights, combine, k, text_query=True)
+        return self._results(*ranked)[0]
 
     def _results(
-        self,
-        scores: np.ndarray,
-        parts: list[tuple[str, np.ndarray]],
-        own_rows: Sequence[int | None],
-        k: int,
+        self, best: np.ndarray, rows: np.ndarray, contributions: list[list[dict[str, float]]]
     ) -> list[list[Result]]:
-        best, rows, positions = self._top(scores, own_rows, k)
         items = self.store.items_by_rows(rows[rows >= 0].tolist())
         output: list[list[Result]] = []
         for query_index in range(len(best)):
             hits: list[Result] = []
-            for score, row, position in zip(
-                best[query_index], rows[query_index], positions[query_index], strict=True
-            ):
+            for slot, (score, row) in enumerate(zip(best[query_index], rows[query_index], strict=True)):
                 if row < 0:
                     continue
                 item = items[int(row)]
-                contributions = {name: float(term[query_index, position]) for name, term in parts}
-                hits.append(Result(item.abspath, float(score), int(row), item.relpath, contributions))
+                hits.append(
+                    Result(
+                        item.abspath, float(score), int(row), item.relpath, contributions[query_index][slot]
+                    )
+                )
             output.append(hits)
         return output
 

@@ -48,7 +48,10 @@ FORMAT_VERSION = 1
 DATABASE_FILE = "store.sqlite"
 CACHE_DIR = "cache"
 LOCK_FILE = ".lock"
-_DTYPES = {"float32": ("f32", np.dtype("<f4")), "float16": ("f16", np.dtype("<f2"))}
+_DTYPES: dict[str, tuple[str, np.dtype[Any]]] = {
+    "float32": ("f32", np.dtype("<f4")),
+    "float16": ("f16", np.dtype("<f2")),
+}
 _INDEX_HINT = "build it with `condsim index DIR --store STORE`"
 
 _SCHEMA = """
@@ -230,8 +233,8 @@ class Store:
 
     @staticmethod
     def _connect(database: Path) -> sqlite3.Connection:
-        connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=30.0)
-        connection.isolation_level = ""  # deferred transactions via `with connection:`
+        # default (deferred) transactions: `with connection:` commits or rolls back one batch
+        connection = sqlite3.connect(database, check_same_thread=False, timeout=30.0)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         return connection
@@ -294,7 +297,7 @@ class Store:
 
     @property
     def _row_bytes(self) -> int:
-        return self.dim * _DTYPES[self.dtype_name][1].itemsize
+        return int(self.dim * _DTYPES[self.dtype_name][1].itemsize)
 
     @property
     def embeddings_path(self) -> Path:
