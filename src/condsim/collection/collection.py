@@ -593,9 +593,10 @@ class Collection:
         `by=None` (or method="plain") is plain cosine similarity. Conditions are names (resolved by
         `condsim.conditions.resolve_condition`), `Condition` objects or `EmbeddedCondition`s.
         `method`: "clay" (default), "crl", "plain", or "rerank" (the CLAY, or plain, top
-        `rerank_candidates` re-ranked by neighbourhood consistency, methods.md §3.1). `weights`
-        maps condition names to non-negative weights (normalised to sum 1; default equal). `combine`: "sum" (weighted sum of per-condition
-        cosines) or "stack" (the paper's single stacked subspace). `not_`: conditions to ignore.
+        `rerank_candidates` re-ranked by neighbourhood consistency, methods.md §3.1).
+        `weights` maps condition names to non-negative weights (normalised to sum 1; default
+        equal). `combine`: "sum" (weighted sum of per-condition cosines) or "stack" (the paper's
+        single stacked subspace). `not_`: conditions to ignore (CLAY only).
         """
         self._sync()
         self._check_k(k)
