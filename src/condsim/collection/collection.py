@@ -488,7 +488,7 @@ class Collection:
         )
         if method != "rerank":
             best, rows, positions = self._top(scores, query.own_rows, k)
-            contributions = [
+            contributions: list[list[dict[str, float]]] = [
                 [
                     {name: float(term[q, p]) for name, term in parts} if row >= 0 else {}
                     for row, p in zip(rows[q], positions[q], strict=True)
@@ -515,7 +515,7 @@ class Collection:
         keep = 1.0 - self.rerank_weight
         contributions = []
         for q in range(len(rows)):
-            hits = []
+            hits: list[dict[str, float]] = []
             for score, row, p in zip(final[q], rows[q], positions[q], strict=True):
                 if row < 0:
                     hits.append({})
