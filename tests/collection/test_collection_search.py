@@ -298,3 +298,14 @@ def test_rerank_method(indexed: tuple[Path, Path], make_encoder: Any) -> None:
 def mixed_clay(store: Path, make_encoder: Any, condition: EmbeddedCondition, query: Path) -> list[Any]:
     with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
         return collection.similar(query, by=[condition], k=11)
+
+
+def test_condition_by_builtin_name(indexed: tuple[Path, Path], make_encoder: Any) -> None:
+    folder, store = indexed
+    from condsim.conditions import resolve_condition
+
+    color = resolve_condition("color")
+    with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
+        by_name = collection.similar(folder / "a" / "img01.png", by=["color"], k=5)
+        by_object = collection.similar(folder / "a" / "img01.png", by=[color], k=5)
+    assert by_name == by_object and set(by_name[0].contributions) == {color.name}
