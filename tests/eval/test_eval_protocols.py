@@ -1,0 +1,122 @@
+"""Protocols: splits, nested mAP, multi-condition, clustering, few-shot, PC-CLIP difference / ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from condsim.data.datasets import EmbeddedDataset
+from condsim.errors import InvalidInputError
+from condsim.eval import protocols
+from condsim.eval.metrics import mean_average_precision, relevance_matrix
+from condsim.eval.protocols import Comparative, ConditionTexts
+
+
+def planted_dataset(n: int = 400, seed: int = 0) -> tuple[EmbeddedDataset, ConditionTexts]:
+    """A strong attribute "b" and a weak attribute "a"; the "a" prompts live in a's subspace."""
+    rng = np.random.default_rng(seed)
+    dim = 64
+    a, b, parent = rng.integers(4, size=n), rng.integers(3, size=n), rng.integers(2, size=n)
+    weak_axes, strong_axes = np.eye(dim)[:4], np.eye(dim)[8:11]
+    embeddings = 0.6 * weak_axes[a] + 2.0 * strong_axes[b] + 0.3 * rng.normal(size=(n, dim))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    # prompt noise stays in a few "text-only" directions, so the prompt subspace is low-rank
+    text_noise = 0.1 * rng.normal(size=(60, 4)) @ np.eye(dim)[40:44]
+    prompts = np.repeat(weak_axes, 15, axis=0) + text_noise + 0.5 * np.eye(dim)[20]
+    prompts /= np.linalg.norm(prompts, axis=1, keepdims=True)
+    dataset = EmbeddedDataset(
+        name="planted",
+        embeddings=embeddings.astype(np.float32),
+        labels={"a": a, "b": b, "parent": parent},
+        classes={"a": tuple("0123"), "b": tuple("012"), "parent": ("x", "y")},
+        model_id="planted",
+        attributes={"a": a.astype(float)},
+        nested_in={"a": "parent"},
+    )
+    texts = ConditionTexts("a", prompts.astype(np.float32), prompts.astype(np.float32))
+    return dataset, texts
+
+
+def test_split_is_one_to_nine_disjoint_and_seeded() -> None:
+    queries, database = protocols.query_database_split(1000, seed=3)
+    assert queries.size == 100 and database.size == 900
+    assert np.intersect1d(queries, database).size == 0
+    assert np.array_equal(np.sort(np.concatenate([queries, database])), np.arange(1000))
+    again, _ = protocols.query_database_split(1000, seed=3)
+    other, _ = protocols.query_database_split(1000, seed=4)
+    assert np.array_equal(queries, again) and not np.array_equal(queries, other)
+    with pytest.raises(InvalidInputError):
+        protocols.query_database_split(1)
+
+
+def test_nested_condition_is_scored_within_each_parent() -> None:
+    dataset, texts = planted_dataset()
+    score = protocols.retrieval_map(dataset, "a", texts, protocols.METHODS["plain"])
+    queries, database = protocols.query_database_split(len(dataset))
+    expected = []
+    for value in (0, 1):
+        q = queries[dataset.labels["parent"][queries] == value]
+        d = database[dataset.labels["parent"][database] == value]
+        similarity = dataset.embeddings[q].astype(np.float64) @ dataset.embeddings[d].astype(np.float64).T
+        expected.append(
+            mean_average_precision(
+                similarity, relevance_matrix(dataset.labels["a"][q], dataset.labels["a"][d])
+            )
+        )
+    assert score == pytest.approx(100 * np.mean(expected), abs=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
+def test_condition_aware_methods_beat_plain_on_the_weak_attribute() -> None:
+    dataset, texts = planted_dataset()
+    dataset.nested_in.clear()
+    scores = {
+        name: protocols.retrieval_map(dataset, "a", texts, method)
+        for name, method in protocols.METHODS.items()
+    }
+    assert set(scores) == {"plain", "text", "image+text", "crl", "crl-fusion", "clay", "clay-rotation",
+                           "clay-euclidean", "rerank", "steer"}  # fmt: skip
+    assert all(0.0 <= value <= 100.0 for value in scores.values())
+    for method in ("crl", "clay", "clay-rotation", "rerank"):
+        assert scores[method] > scores["plain"] + 20, (method, scores)
+
+
+@pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
+def test_multi_condition_methods() -> None:
+    dataset, texts = planted_dataset()
+    scores = protocols.multi_condition_map(dataset, ["a", "b"], [texts, texts])
+    assert {"plain", "crl", "clay-stacked", "clay-weighted", "clay-a-only", "clay-b-only"} <= set(scores)
+    assert all(0.0 < value <= 100.0 for value in scores.values())
+
+
+def test_clustering_and_fewshot_follow_the_weak_attribute_with_crl() -> None:
+    dataset, texts = planted_dataset()
+    plain = protocols.clustering(dataset, "a", texts, "plain", seeds=2)
+    crl = protocols.clustering(dataset, "a", texts, "crl", seeds=2)
+    assert set(crl) == {"nmi", "acc", "ari"}
+    assert crl["acc"] > plain["acc"]
+    shots = protocols.fewshot(dataset, "a", texts, "crl", shots=(1, 5), splits=3)
+    assert set(shots) == {"1", "5"} and shots["5"] > 50.0
+
+
+def test_fewshot_split_takes_shots_per_class() -> None:
+    labels = np.repeat(np.arange(3), 7)
+    train, test = protocols.fewshot_split(labels, 2, seed=0)
+    assert np.bincount(labels[train]).tolist() == [2, 2, 2]
+    assert np.intersect1d(train, test).size == 0 and train.size + test.size == labels.size
+
+
+def test_difference_and_ranking_on_a_planted_axis() -> None:
+    rng = np.random.default_rng(0)
+    n, dim = 150, 16
+    size = rng.uniform(0, 1, n)
+    axis = np.eye(dim)[0]
+    embeddings = np.outer(size, axis) + 0.01 * rng.normal(size=(n, dim)) + np.eye(dim)[1]
+    dataset = EmbeddedDataset("axis", embeddings.astype(np.float32), {"c": np.zeros(n, int)}, {"c": ("x",)},
+                              "planted", attributes={"size": size})  # fmt: skip
+    comparative = Comparative("size", more="bigger", less="smaller")
+    more, less = axis + np.eye(dim)[2], -axis + np.eye(dim)[2]
+    accuracy = protocols.difference_accuracy(dataset, comparative, more, less, seeds=2, images_per_seed=50)
+    assert accuracy["text"] > 95.0 and accuracy["contrast"] > 95.0
+    ranking = protocols.ranking_spearman(dataset, comparative, more, less)
+    assert ranking["contrast"] > 0.99
