@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -28,9 +28,6 @@ from PIL import Image
 from condsim.encoders.base import Encoder
 from condsim.encoders.registry import fingerprint
 from condsim.errors import ModelLoadError
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ class HFEncoder(Encoder):
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Any,
         image_processor: Any,
         tokenizer: Any,
         family: Family,
@@ -87,7 +84,7 @@ class HFEncoder(Encoder):
         # channels_last: PIL images are HWC; without it a 1x1 or 3-pixel-high image is misread as CHW
         inputs = self._image_processor(images=images, return_tensors="pt", input_data_format="channels_last")
         with torch.inference_mode():
-            output = self._model.get_image_features(  # type: ignore[operator]
+            output = self._model.get_image_features(
                 **{key: value.to(self._device) for key, value in inputs.items()}
             )
         return _features(output)
@@ -106,7 +103,7 @@ class HFEncoder(Encoder):
         if self._family.text_attention_mask and "attention_mask" in tokens:
             inputs["attention_mask"] = tokens["attention_mask"].to(self._device)
         with torch.inference_mode():
-            output = self._model.get_text_features(**inputs)  # type: ignore[operator]
+            output = self._model.get_text_features(**inputs)
         return _features(output)
 
 
@@ -177,7 +174,7 @@ def _family(model_type: str, source: str) -> Family:
 
 def _from_pretrained(
     source: str, revision: str | None, family: Family, device: str, *, hub: bool
-) -> tuple[torch.nn.Module, Any, Any]:
+) -> tuple[Any, Any, Any]:
     import torch
     import transformers
 
@@ -185,7 +182,9 @@ def _from_pretrained(
     try:
         model = model_class.from_pretrained(source, revision=revision, dtype=torch.float32).to(device)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, revision=revision)
-        image_processor = transformers.AutoImageProcessor.from_pretrained(source, revision=revision)
+        image_processor = transformers.AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+            source, revision=revision
+        )
     except Exception as error:
         raise ModelLoadError(
             f"could not load {source}: {_first_line(error)}",

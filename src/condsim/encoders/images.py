@@ -63,7 +63,7 @@ def load_image(source: object, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.I
             raise ImageLoadError(f"{name}: empty input, not an image")
         return _open_and_decode(io.BytesIO(bytes(source)), max_pixels, name)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(os.fspath(source))  # type: ignore[arg-type]
+        path = Path(os.fspath(source))
         if not path.exists():
             raise ImageLoadError(f"{name}: no such file", hint="check the path")
         if not path.is_file():
