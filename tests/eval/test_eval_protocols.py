@@ -120,3 +120,24 @@ def test_difference_and_ranking_on_a_planted_axis() -> None:
     assert accuracy["text"] > 95.0 and accuracy["contrast"] > 95.0
     ranking = protocols.ranking_spearman(dataset, comparative, more, less)
     assert ranking["contrast"] > 0.99
+
+
+def test_fast_neighbourhood_rerank_equals_the_methods_reference() -> None:
+    from condsim.methods import neighbourhood_rerank, top_k
+
+    rng = np.random.default_rng(5)
+    queries = rng.normal(size=(6, 12))
+    database = rng.normal(size=(80, 12))
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    database /= np.linalg.norm(database, axis=1, keepdims=True)
+    fast = protocols.neighbourhood_rerank_scores(queries, database, depth=15, n_neighbors=5, weight=0.5)
+    first_scores, first_ids = top_k(queries @ database.T, 15)
+    _, reference_ids = neighbourhood_rerank(
+        queries, database, first_scores, first_ids, n_neighbors=5, weight=0.5
+    )
+    fast_top = np.argsort(-fast, axis=1, kind="stable")[:, :15]
+    np.testing.assert_array_equal(fast_top, reference_ids)
+    # below the re-ranked top-K, the first-stage order is kept
+    rest = np.argsort(-fast, axis=1, kind="stable")[:, 15:]
+    first_rest = np.argsort(-(queries @ database.T), axis=1, kind="stable")[:, 15:]
+    np.testing.assert_array_equal(rest, first_rest)
