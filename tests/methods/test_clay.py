@@ -127,6 +127,7 @@ def test_transform_is_chunk_and_dtype_invariant_and_unit() -> None:
     np.testing.assert_allclose(space.transform(images, chunk_size=10), whole, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-6)
     assert space.projection_.shape == (20, 8) and len(space.fingerprint_) == 64
+    assert space.transform(np.zeros((0, 20), dtype=np.float32)).shape == (0, 8)
 
 
 def test_equal_means_give_identity_alignment() -> None:

@@ -36,7 +36,13 @@ from typing import Literal, cast
 import numpy as np
 import numpy.typing as npt
 
-from condsim.errors import CondsimWarning, EmptyConditionError, InvalidInputError, NotFittedError
+from condsim.errors import (
+    CondsimWarning,
+    DimensionMismatchError,
+    EmptyConditionError,
+    InvalidInputError,
+    NotFittedError,
+)
 from condsim.methods._validation import (
     F32,
     F64,
@@ -393,11 +399,13 @@ class ClaySpace:
     def _chunks(self, image_embeddings: npt.ArrayLike, name: str, chunk_size: int) -> tuple[FloatArray, int]:
         self._check_fitted()
         images = np.asarray(image_embeddings)
-        if images.ndim != 2 or images.shape[0] == 0:
+        if images.ndim != 2:
             as_matrix64(images, name)
         if images.shape[1] != self.n_features_in_:
-            as_matrix64(
-                images[:1], name, dim=self.n_features_in_, dim_name="the prompt embeddings given to fit"
+            raise DimensionMismatchError(
+                f"{name} has dimension {images.shape[1]} but the prompt embeddings given to fit have "
+                f"dimension {self.n_features_in_}.",
+                hint="Encode text and images with the same vision-language model (same embedding size).",
             )
         if chunk_size < 1:
             raise InvalidInputError(f"chunk_size={chunk_size} must be positive.", hint="Use e.g. 8192.")
@@ -414,7 +422,8 @@ class ClaySpace:
         """(N, k_) float32 rows z = normalize(V_kᵀ log_µc(H v)) (Eq. 5); for several weighted
         conditions the blocks √wᵢ·zᵢ are concatenated. Pure given the fitted state, so z can be cached
         per condition (key: `fingerprint_`). Rows whose projection is zero (v at µ_c after alignment,
-        or ⟂ the subspace) stay zero and have cosine 0 with everything. Memory: one block at a time.
+        or ⟂ the subspace) stay zero and have cosine 0 with everything. An empty (0, d) input gives
+        (0, k_). Memory: one block of `chunk_size` rows at a time.
         """
         images, count = self._chunks(image_embeddings, "image_embeddings", chunk_size)
         output = np.empty((count, self.k_), dtype=np.float32)
