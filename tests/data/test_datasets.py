@@ -16,6 +16,7 @@ from condsim.data.datasets import (
     GeneratedDataset,
     embed_dataset,
     embedding_cache_path,
+    encoder_fingerprint,
     generated_dataset,
 )
 from condsim.data.loaders import load_clevr4, load_csv, load_image_folders
@@ -78,20 +79,33 @@ def test_embedding_is_cached_per_dataset_and_model(tmp_path: Path) -> None:
     encoder = CountingEncoder()
     dataset = generated_dataset("objects", n=20, size=32)
     first = embed_dataset(dataset, encoder, cache_root=tmp_path, show_progress=False)
-    assert encoder.images_seen == 20
-    assert embedding_cache_path(dataset.cache_key, encoder.model_id, tmp_path).is_file()
+    assert encoder.images_seen == 20 + 1  # + the fingerprint probe
+    assert embedding_cache_path(dataset.cache_key, encoder_fingerprint(encoder), tmp_path).is_file()
+    seen = encoder.images_seen
     second = embed_dataset(dataset, encoder, cache_root=tmp_path, show_progress=False)
-    assert encoder.images_seen == 20
+    assert encoder.images_seen == seen + 1  # only the probe
     np.testing.assert_array_equal(first.embeddings, second.embeddings)
     for condition in first.labels:
         np.testing.assert_array_equal(first.labels[condition], second.labels[condition])
     assert second.nested_in == {"subcategory": "category"} and set(second.attributes) == {"size"}
     np.testing.assert_allclose(np.linalg.norm(second.embeddings, axis=1), 1.0, rtol=1e-5)
     # another seed or size is another cache entry
+    seen = encoder.images_seen
     embed_dataset(
         generated_dataset("objects", n=20, size=33), encoder, cache_root=tmp_path, show_progress=False
     )
-    assert encoder.images_seen == 40
+    assert encoder.images_seen == seen + 1 + 20
+
+
+def test_changed_weights_under_the_same_model_id_miss_the_cache(tmp_path: Path) -> None:
+    dataset = generated_dataset("cards", n=10, size=32)
+    first = embed_dataset(dataset, CountingEncoder(), cache_root=tmp_path, show_progress=False)
+    retrained = CountingEncoder()
+    retrained._embed_images = lambda images: np.asarray(  # type: ignore[method-assign]
+        [np.asarray(image.resize((2, 1)), dtype=np.float64).ravel()[::-1] + 2.0 for image in images]
+    )
+    second = embed_dataset(dataset, retrained, cache_root=tmp_path, show_progress=False)
+    assert not np.allclose(first.embeddings, second.embeddings)
 
 
 def _write_image(path: Path, color: tuple[int, int, int]) -> None:

@@ -214,8 +214,20 @@ def _model_slug(model_id: str) -> str:
 
 
 def embedding_cache_path(key: str, model_id: str, root: Path | None = None) -> Path:
-    """The cache file of dataset `key` embedded by `model_id`."""
+    """The cache file of dataset `key` embedded by the model identified by `model_id`."""
     return (root or cache_dir()) / "embeddings" / f"{key}--{_model_slug(model_id)}.npz"
+
+
+def encoder_fingerprint(encoder: Encoder) -> str:
+    """`model_id` plus a digest of the encoder's output on a fixed probe image.
+
+    Part of the cache key because a model_id need not change when weights do (a retrained
+    checkpoint under the same name must not be served another model's cached embeddings).
+    """
+    probe, _ = objects.render_object(seed=0, index=0, size=64)
+    response = np.round(encoder.encode_images([probe]).astype(np.float64), 3)
+    digest = hashlib.sha1(encoder.model_id.encode() + response.tobytes()).hexdigest()[:12]
+    return f"{encoder.model_id}@{digest}"
 
 
 def _save(path: Path, dataset: EmbeddedDataset) -> None:
@@ -264,7 +276,7 @@ def embed_dataset(
     loaders are cached under a key that changes when any file or label changes.
     """
     key = source.cache_key
-    path = embedding_cache_path(key, encoder.model_id, cache_root) if (cache and key) else None
+    path = embedding_cache_path(key, encoder_fingerprint(encoder), cache_root) if (cache and key) else None
     if path is not None and path.is_file():
         cached = _load(path)
         if cached is not None and cached.model_id == encoder.model_id:
