@@ -37,7 +37,7 @@ def _root(
 def bench(
     suite: str = typer.Option("all", "--suite", help="clevr4, cards, objects or all"),
     out: str = typer.Option(..., "--out", help="output folder for results.json, report.md and charts"),
-    quick: bool = typer.Option(False, "--quick", help="small smoke run (600 images, 2 seeds/splits)"),
+    quick: bool = typer.Option(False, "--quick", help="smoke run: 1,000 images per suite, 3 seeds"),
     model: str | None = typer.Option(None, "--model", help="encoder name or path; default: built-in model"),
     crl_texts: str | None = typer.Option(None, "--crl-texts", help="CRL's published text-list JSON for CRL"),
     no_cache: bool = typer.Option(False, "--no-cache", help="re-embed even if cached embeddings exist"),

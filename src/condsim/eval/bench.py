@@ -114,9 +114,9 @@ class BenchSettings:
 
 FULL = BenchSettings(images=dict(DEFAULT_SIZES))
 QUICK = BenchSettings(
-    images={name: 600 for name in DEFAULT_SIZES},
-    kmeans_seeds=2,
-    fewshot_splits=2,
+    images={name: 1000 for name in DEFAULT_SIZES},
+    kmeans_seeds=3,
+    fewshot_splits=3,
     difference_seeds=2,
 )
 
