@@ -234,11 +234,11 @@ def _save(path: Path, dataset: EmbeddedDataset) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"name": dataset.name, "model_id": dataset.model_id, "classes": dataset.classes,
             "nested_in": dataset.nested_in}  # fmt: skip
-    arrays = {"embeddings": dataset.embeddings}
+    arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta)), "embeddings": dataset.embeddings}
     arrays.update({f"label__{c}": v for c, v in dataset.labels.items()})
     arrays.update({f"attribute__{a}": v for a, v in dataset.attributes.items()})
     temporary = path.with_suffix(".tmp.npz")
-    np.savez(temporary, meta=np.array(json.dumps(meta)), **arrays)
+    np.savez(temporary, **arrays)
     temporary.replace(path)
 
 

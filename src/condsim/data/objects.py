@@ -272,7 +272,7 @@ def render_object(seed: int, index: int, size: int = 128) -> tuple[Image.Image, 
     tone = int(rng.integers(200, 246))
     tint = rng.integers(-6, 7, size=3)
     background = tuple(int(np.clip(tone + t, 0, 255)) for t in tint)
-    image = Image.new("RGB", (canvas_size, canvas_size), background)  # type: ignore[arg-type]
+    image = Image.new("RGB", (canvas_size, canvas_size), background)
     side = scale * canvas_size
     left = rng.uniform(0.02 * canvas_size, canvas_size - side - 0.02 * canvas_size + 1e-6)
     top = rng.uniform(0.02 * canvas_size, canvas_size - side - 0.02 * canvas_size + 1e-6)

@@ -38,7 +38,7 @@ def relevance_matrix(query_labels: np.ndarray, database_labels: np.ndarray) -> n
             f"queries carry {query_labels.shape[1]} label columns, the database {database_labels.shape[1]}",
             hint="pass the same conditions' labels for queries and database",
         )
-    return np.all(query_labels[:, None, :] == database_labels[None, :, :], axis=2)
+    return np.asarray(np.all(query_labels[:, None, :] == database_labels[None, :, :], axis=2))
 
 
 def average_precisions(similarity: np.ndarray, relevance: np.ndarray) -> np.ndarray:

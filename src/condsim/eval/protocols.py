@@ -98,7 +98,7 @@ def query_database_split(n: int, seed: int = 0, query_fraction: float = 0.1) -> 
 
 def _best_prompts(queries: np.ndarray, prompts: np.ndarray) -> np.ndarray:
     """t*(q): each query's best-matching prompt (the text baselines' description of the query)."""
-    return prompts[np.argmax(queries @ prompts.T, axis=1)]
+    return np.asarray(prompts[np.argmax(queries @ prompts.T, axis=1)])
 
 
 def _clay(alignment: str = "householder", manifold: bool = True) -> ScoreFunction:
@@ -167,7 +167,7 @@ def neighbourhood_rerank_scores(
     final = scores - 3.0
     rows = np.arange(query_z.shape[0])[:, None]
     final[rows, reranked_ids] = np.arange(depth, 0, -1, dtype=np.float32)[None, :]
-    return final
+    return np.asarray(final)
 
 
 class _LazyParts(Mapping[int, np.ndarray]):
@@ -177,7 +177,7 @@ class _LazyParts(Mapping[int, np.ndarray]):
         self.database, self.neighbours = database, neighbours
 
     def __getitem__(self, key: int) -> np.ndarray:
-        return self.database[self.neighbours[key]]
+        return np.asarray(self.database[self.neighbours[key]])
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(self.neighbours.shape[0]))
@@ -280,7 +280,7 @@ def multi_condition_map(
     stacked_crl = np.vstack([t.crl for t in texts])
     record("crl", CrlSpace("row").fit(stacked_crl).similarity(query_embeddings, database_embeddings))
     for combine in ("stack", "weighted"):
-        space = ClaySpace(k=CLAY_K, combine=combine)  # type: ignore[arg-type]
+        space = ClaySpace(k=CLAY_K, combine=combine)
         space.fit([t.clay for t in texts], image_mean=image_mean)
         record(f"clay-{'stacked' if combine == 'stack' else 'weighted'}",
                space.similarity(query_embeddings, database_embeddings))  # fmt: skip
