@@ -662,6 +662,39 @@ class Collection:
             )
         return item.abspath
 
+    def features(
+        self,
+        condition: ConditionLike | None = None,
+        *,
+        method: str = "clay",
+        crl_normalize: Literal["row", "fewshot"] = "row",
+    ) -> tuple[list[str], np.ndarray]:
+        """(paths, (N, m) float32 features) of every stored image, in store order, for clustering,
+        few-shot classification and ranking.
+
+        No condition (or method="plain"): the stored embeddings. CLAY: the cached z of Eq. 5 (same
+        space `similar` scores in). CRL: R = I Tᵀ (CRL Eq. 4) post-processed per `crl_normalize`
+        ("row" for k-means and retrieval, "fewshot" for the linear probe; CRL §2.3).
+        """
+        self._sync()
+        paths = [item.abspath for item in self.store.items()]
+        if condition is None or method == "plain":
+            if condition is not None:
+                raise InvalidInputError(
+                    "method='plain' ignores conditions", hint="choose method='clay' or 'crl'"
+                )
+            return paths, np.asarray(self._database, dtype=np.float32)
+        if method not in ("clay", "crl"):
+            raise InvalidInputError(f"unknown feature method {method!r}", hint="use 'clay', 'crl' or 'plain'")
+        resolved = self._resolve(condition)
+        if method == "clay":
+            clay_space = self._clay_space([resolved.clay], [])
+            return paths, self._transformed(clay_space, cache_key("clay", clay_space.fingerprint_))
+        if crl_normalize == "row":
+            space = self._crl_space(resolved.crl)
+            return paths, self._transformed(space, cache_key("crl", _digest(resolved.crl)))
+        return paths, CrlSpace(normalize=crl_normalize).fit(resolved.crl).transform(self._database)
+
 
 def _as_list(value: Sequence[ConditionLike] | ConditionLike | None) -> list[ConditionLike]:
     if value is None:
