@@ -322,7 +322,7 @@ def test_rank_orders_by_the_text_direction(
     assert "most 'a larger object'" in table
 
 
-# ------------------------------------------------------------------------------------------- cluster, classify
+# ------------------------------------------------------------------------------------ cluster, classify
 
 
 @pytest.mark.parametrize("method", ["crl", "clay"])

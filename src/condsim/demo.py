@@ -145,13 +145,12 @@ def _mean_precision(
     items = {item.row: Path(item.abspath).name for item in collection.store.items()}
 
     def mean_hits(rows: np.ndarray, condition: str) -> float:
-        hits = []
+        hits: list[float] = []
         for query_name, row_list in zip(query_names, rows, strict=True):
             found = [labels[items[int(row)]][condition] for row in row_list if row >= 0]
-            hits.append(
-                np.mean([value == labels[query_name][condition] for value in found]) if found else 0.0
-            )
-        return float(np.mean(hits))
+            same = [value == labels[query_name][condition] for value in found]
+            hits.append(sum(same) / len(same) if same else 0.0)
+        return sum(hits) / len(hits)
 
     _, plain_rows = collection.similar_batch(paths, method="plain", k=k)
     summary: dict[str, dict[str, float]] = {}
@@ -177,25 +176,21 @@ def _results_table(
     table.add_column("image")
     for column in LABEL_COLUMNS:
         table.add_column(column)
-    table.add_column("match" if condition else "")
-    query_row = ["", "", Text("query", style="bold")]
-    table.add_row(*query_row, *(Text(query_labels[c], style="bold") for c in LABEL_COLUMNS), "")
+    if condition is not None:
+        table.add_column(f"same {condition}")
+    table.add_row(
+        "", "", Text("query", style="bold"), *(Text(query_labels[c], style="bold") for c in LABEL_COLUMNS)
+    )
     for rank, result in enumerate(results, start=1):
         truth = _labels_of(result, labels)
         cells = [
             Text(truth.get(column, "?"), style="green" if truth.get(column) == query_labels[column] else "")
             for column in LABEL_COLUMNS
         ]
-        match = ""
         if condition is not None:
-            match = "yes" if truth.get(condition) == query_labels[condition] else "no"
-        table.add_row(
-            str(rank),
-            f"{result.score:.3f}",
-            Text(Path(result.path).name),
-            *cells,
-            Text(match, style="green" if match == "yes" else "red"),
-        )
+            same = truth.get(condition) == query_labels[condition]
+            cells.append(Text("yes" if same else "no", style="green" if same else "red"))
+        table.add_row(str(rank), f"{result.score:.3f}", Text(Path(result.path).name), *cells)
     return table
 
 

@@ -142,10 +142,12 @@ def results_sheet(
     captions: Sequence[Sequence[str]] | None = None,
     borders: Sequence[RGB | None] | None = None,
     query_caption: Sequence[str] = (),
-    columns: int = 6,
+    columns: int | None = None,
     thumb_size: int = 128,
 ) -> Path:
     """Query + ranked results with their scores, titled by the condition, written to `out`.
+
+    `columns` defaults to the query and up to 8 results on the first row.
 
     `results` are (path, score) in rank order; `captions[i]` adds lines under result i (e.g. its true
     labels), `borders[i]` frames it (e.g. `MATCH_BORDER` / `MISMATCH_BORDER`).
@@ -160,7 +162,13 @@ def results_sheet(
         extra = list(captions[rank - 1]) if captions is not None else []
         border = borders[rank - 1] if borders is not None else None
         tiles.append(Tile(path, [f"#{rank}  {score:.3f}", Path(path).name, *extra], border))
-    return save_sheet(tiles, out, title=f"similar by {condition}", columns=columns, thumb_size=thumb_size)
+    return save_sheet(
+        tiles,
+        out,
+        title=f"similar by {condition}",
+        columns=columns if columns is not None else min(len(tiles), 9),
+        thumb_size=thumb_size,
+    )
 
 
 def cluster_sheet(
