@@ -499,3 +499,85 @@ def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out.startswith("condsim ")
     code, out, _ = run_main(capsys, "similar", "--help")
     assert code == 0 and "--by" in out
+
+
+# ------------------------------------------------------------------------------------------- --llm
+
+
+@pytest.fixture
+def fake_llm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[dict]]:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 answering with 70 fabric names; env points at it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            requests.append(body)
+            answer = json.dumps([f"fabric kind {index}" for index in range(70)])
+            payload = json.dumps(
+                {"choices": [{"message": {"role": "assistant", "content": answer}}]}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("CONDSIM_LLM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    monkeypatch.setenv("CONDSIM_LLM_MODEL", "fake-llm")
+    monkeypatch.setenv("CONDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        yield requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_llm_conditions_are_generated_once_and_cached(
+    runner: CliRunner, collection_dir: tuple[Path, Path, dict], fake_llm: list[dict]
+) -> None:
+    images, store, _ = collection_dir
+    detail = invoke(runner, "conditions", "weave pattern", "--llm")
+    assert "fabric kind 69" in detail and "llm" in detail
+    asked = len(fake_llm)
+    assert asked >= 1
+    hits = json.loads(
+        invoke(
+            runner,
+            "similar",
+            images / "scene_00.png",
+            "--store",
+            store,
+            "--by",
+            "weave pattern",
+            "--llm",
+            "--json",
+            "-k",
+            "3",
+        )
+    )
+    assert len(hits) == 3 and set(hits[0]["contributions"]) == {"weave pattern"}
+    assert len(fake_llm) == asked  # served from the on-disk cache
+
+
+def test_llm_without_an_endpoint_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    collection_dir: tuple[Path, Path, dict],
+) -> None:
+    images, store, _ = collection_dir
+    for variable in ("CONDSIM_LLM_BASE_URL", "OPENAI_BASE_URL", "CONDSIM_LLM_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    code, _, err = run_main(
+        capsys, "similar", images / "scene_00.png", "--store", store, "--by", "weave pattern", "--llm"
+    )
+    assert_user_error(code, err, "--llm")
