@@ -635,10 +635,12 @@ def classify(
         ],
     )
     given = {label: sum(1 for value in train_index.values() if value == label) for label in classes}
-    table = Table(
-        title=f"{rest.size} images classified by {condition.name} ({method}, {len(train)} labelled)",
-        title_justify="left",
+    console.print(
+        f"{rest.size} images classified by {condition.name} ({method}, {len(train)} labelled)",
+        highlight=False,
+        soft_wrap=True,
     )
+    table = Table()
     table.add_column("label")
     table.add_column("labelled", justify="right")
     table.add_column("predicted", justify="right")
@@ -805,11 +807,11 @@ def bench(
 @app.command("train-model")
 def train_model(
     out_dir: str = typer.Argument(..., help="output folder: model.safetensors, config.json, MODEL_CARD.md"),
-    steps: int = typer.Option(8000, "--steps", help="optimiser steps"),
+    steps: int = typer.Option(1400, "--steps", help="optimiser steps"),
     seed: int = typer.Option(0, "--seed", help="seed of batch sampling and initialisation"),
-    batch_size: int = typer.Option(256, "--batch-size", help="images per contrastive batch"),
-    n_scenes: int = typer.Option(40_000, "--scenes", help="scenes in the pre-rendered training pool"),
-    n_cards: int = typer.Option(8_000, "--cards", help="playing cards in the training pool"),
+    batch_size: int = typer.Option(128, "--batch-size", help="images per contrastive batch"),
+    n_scenes: int = typer.Option(32_000, "--scenes", help="scenes in the pre-rendered training pool"),
+    n_cards: int = typer.Option(6_000, "--cards", help="playing cards in the training pool"),
     threads: int = typer.Option(2, "--threads", help="CPU threads (torch) and rendering workers"),
     no_resume: bool = typer.Option(False, "--no-resume", help="start over instead of resuming"),
 ) -> None:

@@ -173,11 +173,11 @@ def _results_table(
     table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
-    table.add_column("image")
+    table.add_column("image", no_wrap=True, min_width=15)
     for column in LABEL_COLUMNS:
         table.add_column(column)
     if condition is not None:
-        table.add_column(f"same {condition}")
+        table.add_column("match")
     table.add_row(
         "", "", Text("query", style="bold"), *(Text(query_labels[c], style="bold") for c in LABEL_COLUMNS)
     )
@@ -230,18 +230,20 @@ def run_demo(
     console.print(
         f"rendered {n_images} scenes (seed {seed}) into {images}; true labels in {labels_csv}",
         highlight=False,
+        soft_wrap=True,
     )
 
     try:
         report = index_folder(images, store, encoder)
     except StoreModelMismatchError:
-        console.print(f"{store} was built with another model; rebuilding it", highlight=False)
+        console.print(f"{store} was built with another model; rebuilding it", highlight=False, soft_wrap=True)
         shutil.rmtree(store)
         report = index_folder(images, store, encoder)
     console.print(
         f"indexed {report.indexed} new and {report.unchanged} unchanged images "
         f"with {report.model_id} into {store}",
         highlight=False,
+        soft_wrap=True,
     )
 
     query_name = _choose_query(labels)
@@ -249,7 +251,7 @@ def run_demo(
     query_labels = labels[query_name]
     demo = DemoReport(out_dir, images, store, labels_csv, query, query_labels, k)
     describe = ", ".join(f"{column} {query_labels[column]}" for column in LABEL_COLUMNS)
-    console.print(f"\n[bold]query[/]: {query_name} ({describe})", highlight=False)
+    console.print(f"\n[bold]query[/]: {query_name} ({describe})", highlight=False, soft_wrap=True)
 
     with Collection.open(store, encoder) as collection:
         for condition in (None, *DEMO_CONDITIONS):
@@ -326,10 +328,12 @@ def run_demo(
             f"{plain.precision[condition]:.2f} (mean of {demo.n_queries} queries: CLAY {mean['clay']:.2f} "
             f"vs plain {mean['plain']:.2f})",
             highlight=False,
+            soft_wrap=True,
         )
-    console.print(f"contact sheets in {sheets}", highlight=False)
+    console.print(f"contact sheets in {sheets}", highlight=False, soft_wrap=True)
     console.print(
         f"next: condsim similar {query} --store {store} --by color --sheet similar.png",
         highlight=False,
+        soft_wrap=True,
     )
     return demo
