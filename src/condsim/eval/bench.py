@@ -31,8 +31,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from condsim.conditions import get_condition
 from condsim.data.datasets import DEFAULT_SIZES, EmbeddedDataset, embed_dataset, generated_dataset
 from condsim.encoders.base import Encoder
@@ -292,8 +290,3 @@ def write_results(results: dict[str, Any], out: str | Path) -> Path:
     path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     write_report(results, out)
     return path
-
-
-def mean_score(scores: dict[str, float]) -> float:
-    """Mean of a {key: score} dict (used by the report for averages)."""
-    return float(np.mean(list(scores.values()))) if scores else float("nan")
