@@ -74,18 +74,6 @@ class EmbeddedDataset:
     def conditions(self) -> tuple[str, ...]:
         return tuple(self.labels)
 
-    def subset(self, indices: np.ndarray) -> EmbeddedDataset:
-        """The rows `indices` (labels and attributes follow)."""
-        return EmbeddedDataset(
-            name=self.name,
-            embeddings=self.embeddings[indices],
-            labels={c: v[indices] for c, v in self.labels.items()},
-            classes=self.classes,
-            model_id=self.model_id,
-            attributes={a: v[indices] for a, v in self.attributes.items()},
-            nested_in=self.nested_in,
-        )
-
 
 Renderer = Callable[[int, int, int, int], tuple[list[Image.Image], list[dict[str, Any]]]]
 
