@@ -32,7 +32,7 @@ prompts − mean of all the condition's prompts), then ranks by plain cosine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,9 +52,9 @@ from condsim.methods import (
     CrlSpace,
     difference_correct,
     genecis_fusion,
-    hungarian_rerank,
     image_similarity,
     image_text_similarity,
+    neighbourhood_rerank,
     normalized_mean,
     rank_by_attribute,
     steer_query,
@@ -130,60 +130,21 @@ def _crl_fusion(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts
     return genecis_fusion(queries, _best_prompts(queries, texts.clay), database, texts.crl)
 
 
-def _nearest(scores: np.ndarray, count: int) -> np.ndarray:
-    """(rows, count) column ids of the `count` largest scores per row, best first (ties: lower id)."""
-    candidates = np.argpartition(-scores, count - 1, axis=1)[:, :count]
-    order = np.lexsort((candidates, -np.take_along_axis(scores, candidates, axis=1)), axis=1)
-    return np.take_along_axis(candidates, order, axis=1)
-
-
-def database_neighbours(database: np.ndarray, count: int, *, block: int = 1024) -> np.ndarray:
-    """(N, count) ids of each database item's nearest other items (itself excluded), by cosine."""
-    neighbours = np.empty((database.shape[0], count), dtype=np.int64)
-    for start in range(0, database.shape[0], block):
-        scores = database[start : start + block] @ database.T
-        scores[np.arange(scores.shape[0]), np.arange(start, start + scores.shape[0])] = -np.inf
-        neighbours[start : start + block] = _nearest(scores, count)
-    return neighbours
-
-
 def neighbourhood_rerank_scores(
     query_z: np.ndarray, database_z: np.ndarray, depth: int, n_neighbors: int, weight: float
 ) -> np.ndarray:
-    """Full (q, N) scores: the top-`depth` re-ranked by neighbourhood consistency, the rest below them.
-
-    The same re-rank as `condsim.methods.neighbourhood_rerank` (M = mean cosine of the optimal
-    assignment between the query's and the candidate's kNN sets), computed through
-    `hungarian_rerank` with every database item's kNN set found once, in blocks, instead of once per
-    (query, candidate): O(N²k) once rather than O(q·K·N log N).
-    """
+    """Full (q, N) scores: the top-`depth` re-ranked by `condsim.methods.neighbourhood_rerank`
+    (methods.md §3.1), then the first-stage order below them (cosines lie in [-1, 1], so shifting
+    them by −3 puts every non-re-ranked item after the re-ranked ones)."""
     scores = query_z @ database_z.T
     first_scores, first_ids = top_k(scores, depth)
-    neighbours = database_neighbours(database_z, n_neighbors)
-    query_parts = [database_z[ids] for ids in _nearest(scores, n_neighbors)]
-    candidate_parts = _LazyParts(database_z, neighbours)
-    _, reranked_ids = hungarian_rerank(first_scores, first_ids, query_parts, candidate_parts, weight=weight)
-    # the re-ranked top-K first (in their new order), then the first-stage order (cosines in [-1, 1])
+    _, reranked_ids = neighbourhood_rerank(
+        query_z, database_z, first_scores, first_ids, n_neighbors=n_neighbors, weight=weight
+    )
     final = scores - 3.0
     rows = np.arange(query_z.shape[0])[:, None]
     final[rows, reranked_ids] = np.arange(depth, 0, -1, dtype=np.float32)[None, :]
     return np.asarray(final)
-
-
-class _LazyParts(Mapping[int, np.ndarray]):
-    """database id -> the embeddings of its kNN set, built on access."""
-
-    def __init__(self, database: np.ndarray, neighbours: np.ndarray) -> None:
-        self.database, self.neighbours = database, neighbours
-
-    def __getitem__(self, key: int) -> np.ndarray:
-        return np.asarray(self.database[self.neighbours[key]])
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.neighbours.shape[0]))
-
-    def __len__(self) -> int:
-        return int(self.neighbours.shape[0])
 
 
 def _rerank(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
