@@ -46,12 +46,13 @@ from condsim.errors import (
 from condsim.methods._validation import (
     F32,
     F64,
+    ZERO_NORM,
     FloatArray,
     as_matrix,
     as_matrix64,
     as_vector,
     check_choice,
-    safe_unit_rows,
+    check_rows,
     unit_rows,
     unit_vector,
 )
@@ -423,17 +424,29 @@ class ClaySpace:
         conditions the blocks √wᵢ·zᵢ are concatenated. Pure given the fitted state, so z can be cached
         per condition (key: `fingerprint_`). Rows whose projection is zero (v at µ_c after alignment,
         or ⟂ the subspace) stay zero and have cosine 0 with everything. An empty (0, d) input gives
-        (0, k_). Memory: one block of `chunk_size` rows at a time.
+        (0, k_). Memory: one block of `chunk_size` rows at a time. NaN/inf and zero input rows raise
+        as everywhere else, but are detected from the projected row norms the normalisation computes
+        anyway (`_check_projected_rows`), not by extra passes over the (N, d) input.
         """
         images, count = self._chunks(image_embeddings, "image_embeddings", chunk_size)
+        as_matrix(images[:0], "image_embeddings", allow_empty=True)  # dtype check, no pass over the data
         output = np.empty((count, self.k_), dtype=np.float32)
         blocks = self._blocks()
         for start in range(0, count, chunk_size):
-            chunk = as_matrix(images[start : start + chunk_size], "image_embeddings", keep_float32=True)
-            projected = np.asarray(chunk, dtype=np.float32) @ self.projection_
-            for first, last, scale in blocks:
-                block = safe_unit_rows(projected[:, first:last])
-                output[start : start + chunk.shape[0], first:last] = block * scale if scale != 1.0 else block
+            chunk = images[start : start + chunk_size]
+            with np.errstate(invalid="ignore", over="ignore"):  # bad rows raise just below
+                projected = np.asarray(chunk, dtype=np.float32) @ self.projection_
+                squared_norms = [
+                    np.einsum("ij,ij->i", projected[:, first:last], projected[:, first:last])
+                    for first, last, _ in blocks
+                ]
+            _check_projected_rows(chunk, squared_norms, start)
+            for (first, last, scale), block_squared in zip(blocks, squared_norms, strict=True):
+                norms = np.sqrt(block_squared)
+                norms[norms <= ZERO_NORM] = 1.0
+                if scale != 1.0:
+                    norms /= np.float32(scale)
+                output[start : start + chunk.shape[0], first:last] = projected[:, first:last] / norms[:, None]
         return output
 
     def tangent_coordinates(
@@ -495,3 +508,29 @@ class ClaySpace:
     def alignment_(self) -> SphereAlignment | None:
         """The fitted alignment H (None for alignment='none' or manifold=False)."""
         return self._single("alignment_").alignment
+
+
+def _check_projected_rows(
+    chunk: npt.ArrayLike, squared_norms: list[npt.NDArray[np.float32]], offset: int
+) -> None:
+    """The NaN/inf and zero-row checks of `check_rows`, read off the projection's row norms that
+    `transform` needs anyway (a pass over (n, k_) instead of two over (n, d)): a NaN/inf in an input
+    row makes its squared projected norm non-finite, and a zero input row projects to zero, so only
+    rows flagged there are looked at in the input (where `check_rows` raises with the row number).
+    A finite row that overflows float32 in the projection is reported as such."""
+    total = np.sum(squared_norms, axis=0)
+    finite = np.isfinite(total)
+    suspects = np.flatnonzero(~finite | (total <= ZERO_NORM**2))
+    if suspects.size == 0:
+        return
+    rows = np.asarray(chunk)
+    for row in suspects:
+        check_rows(
+            np.asarray(rows[row : row + 1], dtype=np.float64), "image_embeddings", offset=offset + int(row)
+        )
+    if not finite.all():
+        raise InvalidInputError(
+            f"image_embeddings overflow float32 in the projection (first at row "
+            f"{int(np.flatnonzero(~finite)[0]) + offset}).",
+            hint="Pass unit-norm (or at least moderately scaled) embeddings.",
+        )
