@@ -460,7 +460,8 @@ def _texture_tone(texture: str, u: np.ndarray, v: np.ndarray, phase: float) -> n
     if texture == "metal":
         highlight = np.exp(-((u + 0.32) ** 2 + (v + 0.38) ** 2) / 0.05)
         bands = np.sin(3.2 * (0.8 * u + v) + phase)
-        return np.clip(0.95 * highlight + 0.32 * bands - 0.12, -0.6, 0.95)
+        metal: np.ndarray = np.clip(0.95 * highlight + 0.32 * bands - 0.12, -0.6, 0.95)
+        return metal
     if texture == "checkered":
         period = 0.36
         a = (np.mod(u + phase, period) < period / 2).astype(np.float32)
@@ -528,6 +529,7 @@ def _background(rgb: tuple[int, int, int], pattern: str, size: int, rng: np.rand
     base[:] = np.asarray(rgb, dtype=np.float32)
     xs, ys = _unit_grid(size)
     amplitude = float(rng.uniform(8.0, 18.0))
+    offset: np.ndarray
     if pattern == "gradient":
         angle = float(rng.uniform(0, 2 * math.pi))
         offset = (math.cos(angle) * (xs - 0.5) + math.sin(angle) * (ys - 0.5)) * 2 * amplitude
@@ -543,7 +545,7 @@ def _background(rgb: tuple[int, int, int], pattern: str, size: int, rng: np.rand
     elif pattern == "mottled":
         coarse = rng.uniform(-1.0, 1.0, size=(6, 6)).astype(np.float32)
         smooth = Image.fromarray(((coarse + 1.0) * 127.5).astype(np.uint8)).resize(
-            (size, size), Image.BILINEAR
+            (size, size), Image.Resampling.BILINEAR
         )
         offset = (np.asarray(smooth, dtype=np.float32) / 127.5 - 1.0) * amplitude
     elif pattern == "vignette":
@@ -728,8 +730,8 @@ def render_card(spec: CardSpec, size: int = 128) -> Image.Image:
     ImageDraw.Draw(mask).rounded_rectangle(
         (0, 0, width - 1, height - 1), radius=max(2, width // 10), fill=255
     )
-    card = card.rotate(spec.rotation, resample=Image.BILINEAR, expand=True)
-    mask = mask.rotate(spec.rotation, resample=Image.BILINEAR, expand=True)
+    card = card.rotate(spec.rotation, resample=Image.Resampling.BILINEAR, expand=True)
+    mask = mask.rotate(spec.rotation, resample=Image.Resampling.BILINEAR, expand=True)
     image = Image.fromarray(np.clip(table, 0, 255).astype(np.uint8), mode="RGB")
     left = int(spec.center[0] * size - card.width / 2)
     top = int(spec.center[1] * size - card.height / 2)

@@ -228,6 +228,7 @@ def card_caption(spec: CardSpec, rng: np.random.Generator) -> str:
     mention_rank, mention_suit = rng.random() < 0.75, rng.random() < 0.75
     colour = ("red " if spec.suit in ("hearts", "diamonds") else "black ") if rng.random() < 0.2 else ""
     card_word = "playing card" if rng.random() < 0.6 else "card"
+    templates: tuple[str, ...]
     if mention_rank and mention_suit:
         templates = (
             f"the {rank} of {suit}",
@@ -263,11 +264,11 @@ def card_caption(spec: CardSpec, rng: np.random.Generator) -> str:
 class PoolSettings:
     """What the pool holds: counts per family, render and input sizes, captions per image."""
 
-    n_scenes: int = 40_000
-    n_cards: int = 8_000
+    n_scenes: int = 32_000
+    n_cards: int = 6_000
     render_size: int = 128
     input_size: int = 64
-    captions_per_image: int = 2
+    captions_per_image: int = 1
 
     def key(self) -> str:
         text = json.dumps(
@@ -400,8 +401,8 @@ def build_pool(
 class TrainSettings:
     """Hyper-parameters of one training run (stored in the checkpoint and the model config)."""
 
-    steps: int = 8000
-    batch_size: int = 256
+    steps: int = 1400
+    batch_size: int = 128
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
     warmup_steps: int = 300
@@ -515,12 +516,12 @@ def _export(model: ImageTower, settings: TrainSettings, logit_scale: float, out_
 
 def train_builtin_model(
     out_dir: str | Path,
-    steps: int = 8000,
+    steps: int = 1400,
     seed: int = 0,
     resume: bool = True,
     show_progress: bool = True,
     *,
-    batch_size: int = 256,
+    batch_size: int = 128,
     pool: PoolSettings | None = None,
     widths: Sequence[int] = (32, 64, 128, 256),
     blocks: Sequence[int] = (1, 1, 1, 1),
@@ -626,7 +627,7 @@ def train_builtin_model(
                 model(pixels), caption_embeddings[ids], torch.from_numpy(ids), logit_scale
             )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             with torch.no_grad():
                 logit_scale.clamp_(0.0, math.log(100.0))
