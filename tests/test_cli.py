@@ -60,7 +60,6 @@ class FakeEncoder(Encoder):
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every model load in these tests gets the fake encoder."""
     monkeypatch.setattr(condsim.encoders, "load_encoder", lambda name=None, **_: FakeEncoder())
-    monkeypatch.setattr(cli, "_builtin_model_ids", lambda: set())
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ prints as one line plus a hint, with exit code 2 and no traceback.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -94,26 +93,13 @@ def _check_choice(value: str, choices: Sequence[str], option: str) -> str:
     return value
 
 
-def _builtin_model_ids() -> set[str]:
-    """Model ids under which a store built with the shipped model is recorded."""
-    from condsim.encoders.builtin import BUILTIN_MODEL_ID, builtin_asset_dir
-
-    ids = {BUILTIN_MODEL_ID}
-    config = builtin_asset_dir() / "config.json"
-    if config.is_file():
-        # a broken config surfaces as a ModelLoadError when the model is loaded
-        with contextlib.suppress(OSError, ValueError):
-            ids.add(str(json.loads(config.read_text()).get("model_id", BUILTIN_MODEL_ID)))
-    return ids
-
-
 def _load_encoder(model: str | None, store_model_id: str | None = None) -> Encoder:
     """The encoder named by --model, else the one a store was built with, else the built-in model."""
     from condsim.encoders import load_encoder
 
     if model is not None:
         return load_encoder(model)
-    if store_model_id is None or store_model_id in _builtin_model_ids():
+    if store_model_id is None:
         return load_encoder(None)
     try:
         return load_encoder(store_model_id)

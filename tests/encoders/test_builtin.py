@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from condsim.data.scenes import COLORS, generate_scenes
+from condsim.encoders import load_encoder
 from condsim.encoders.base import Encoder
 from condsim.encoders.builtin import (
     BUILTIN_MODEL_ID,
@@ -49,7 +50,11 @@ def test_shipped_checkpoint_is_in_the_package() -> None:
 def test_encoder_has_dim_model_id_and_unit_rows(encoder: BuiltinEncoder) -> None:
     assert isinstance(encoder, Encoder)
     assert encoder.dim == 384
-    assert encoder.model_id == BUILTIN_MODEL_ID
+    # the id names the release and the weights, so stores built with another checkpoint refuse it
+    assert encoder.model_id.startswith(f"{BUILTIN_MODEL_ID}@sha256-")
+    assert encoder.model_id == load_encoder(encoder.model_id).model_id
+    with pytest.raises(ModelLoadError, match="another version of the built-in model"):
+        load_encoder(f"{BUILTIN_MODEL_ID}@sha256-000000000000")
     images, _ = generate_scenes(5, seed=123, size=96)
     image_embeddings = encoder.encode_images(images, batch_size=2)
     text_embeddings = encoder.encode_texts(["a red cube", "three metallic gears", "the queen of hearts"])

@@ -15,6 +15,7 @@ MiniLM is loaded from its package directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from functools import lru_cache
@@ -51,7 +52,8 @@ class _ResidualBlock(nn.Module):
         self.activation = nn.ReLU(inplace=True)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.activation(features + self.body(features))
+        activated: torch.Tensor = self.activation(features + self.body(features))
+        return activated
 
 
 def _downsample(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -87,7 +89,8 @@ class ImageTower(nn.Module):
         self.head = nn.Linear(in_channels, embed_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.flatten(self.pool(self.features(images)), 1))
+        embeddings: torch.Tensor = self.head(torch.flatten(self.pool(self.features(images)), 1))
+        return embeddings
 
 
 def images_to_uint8(images: Sequence[Image.Image], input_size: int) -> np.ndarray:
@@ -104,7 +107,7 @@ def images_to_uint8(images: Sequence[Image.Image], input_size: int) -> np.ndarra
             left, top = (width - side) // 2, (height - side) // 2
             image = image.crop((left, top, left + side, top + side))
         if image.size != (input_size, input_size):
-            image = image.resize((input_size, input_size), Image.BILINEAR)
+            image = image.resize((input_size, input_size), Image.Resampling.BILINEAR)
         batch[row] = np.asarray(image, dtype=np.uint8)
     return batch
 
@@ -195,6 +198,7 @@ def load_image_tower(
         raise ModelLoadError(
             f"{weights_path} does not match its config.json: {error}", hint="re-export the model"
         ) from error
+    config["weights_digest"] = hashlib.sha256(weights_path.read_bytes()).hexdigest()[:12]
     return tower.to(device).eval(), config
 
 
@@ -204,11 +208,14 @@ class BuiltinEncoder(Encoder):
     def __init__(self, model_dir: str | Path | None = None, device: str = "cpu") -> None:
         self.device = device
         self.image_tower, self.config = load_image_tower(model_dir, device)
+        self.weights_digest = str(self.config["weights_digest"])
         self.text_model = load_text_model(device)
         self.input_size = int(self.config["input_size"])
         self.mean = tuple(self.config["mean"])
         self.std = tuple(self.config["std"])
-        self.model_id = str(self.config.get("model_id", BUILTIN_MODEL_ID))
+        # The weights' content hash is part of the id, so a store or cache built with one
+        # checkpoint (a pilot, an older release) is never silently served by another.
+        self.model_id = f"{self.config.get('model_id', BUILTIN_MODEL_ID)}@sha256-{self.weights_digest}"
         self.dim = int(self.config["embed_dim"])
 
     def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
@@ -217,7 +224,8 @@ class BuiltinEncoder(Encoder):
         )
         with torch.inference_mode():
             vectors = self.image_tower(pixels)
-        return vectors.float().cpu().numpy()
+        embeddings: np.ndarray = vectors.float().cpu().numpy()
+        return embeddings
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         return embed_captions(self.text_model, texts, batch_size=max(len(texts), 1))

@@ -7,6 +7,7 @@ recognises its local checkpoint layout, and its loader. `load_encoder` walks tha
 name                                        backend
 ==========================================  ======================================================
 ``None`` or ``"builtin"``                   the built-in model shipped in the package
+``"condsim-scenes-v1@sha256-…"``            the built-in model, by the id a store recorded
 ``"openclip:ViT-B-32/openai"``              open_clip architecture + pretrained tag (hub download)
 ``"openclip:hf-hub:org/repo"``              open_clip model exported to the Hugging Face hub
 ``"openclip:ViT-B-32@/path/weights.pt"``    open_clip architecture + a local weights file
@@ -35,6 +36,22 @@ from condsim.encoders.base import Encoder
 from condsim.errors import ModelLoadError
 
 BUILTIN_NAME = "builtin"
+#: model ids the built-in encoder writes into stores start with this (see condsim.encoders.builtin)
+BUILTIN_ID_PREFIX = "condsim-scenes-"
+
+
+def _load_builtin_by_id(model_id: str, device: str) -> Encoder:
+    """The built-in model named by the id a store recorded; another checkpoint's id is an error."""
+    from condsim.encoders.builtin import load_builtin_encoder
+
+    encoder = load_builtin_encoder(device=device)
+    if encoder.model_id != model_id:
+        raise ModelLoadError(
+            f"{model_id!r} is another version of the built-in model than the one installed "
+            f"({encoder.model_id!r})",
+            hint="re-index the folder with this version: condsim index DIR --store STORE",
+        )
+    return encoder
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,8 @@ def load_encoder(name: str | os.PathLike[str] | None = None, *, device: str = "c
         from condsim.encoders.builtin import load_builtin_encoder
 
         return load_builtin_encoder(device=device)
+    if isinstance(name, str) and name.strip().startswith(BUILTIN_ID_PREFIX):
+        return _load_builtin_by_id(name.strip(), device)
     text = os.fspath(name).strip()
     if not text:
         raise ModelLoadError("empty model name", hint=_names_hint())
