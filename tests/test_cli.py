@@ -167,6 +167,14 @@ def test_similar_plain_table(runner: CliRunner, collection_dir: tuple[Path, Path
     assert not any("scene_00.png" in row for row in rows)  # the query is left out
 
 
+def test_similar_with_k_beyond_the_store_returns_every_other_image(
+    runner: CliRunner, collection_dir: tuple[Path, Path, dict]
+) -> None:
+    images, store, _ = collection_dir
+    output = invoke(runner, "similar", images / "scene_00.png", "--store", store, "-k", "1000", "--json")
+    assert len(json.loads(output)) == N_IMAGES - 1
+
+
 def test_similar_json_by_condition(runner: CliRunner, collection_dir: tuple[Path, Path, dict]) -> None:
     images, store, _ = collection_dir
     output = invoke(
@@ -405,7 +413,6 @@ def test_conditions_lists_builtins_and_shows_prompts(runner: CliRunner) -> None:
         (["similar", "{image}", "--store", "{store}", "--by", "  "], ["empty"]),
         (["similar", "{image}", "--store", "{store}", "-k", "0"], ["-k 0"]),
         (["similar", "{image}", "--store", "{store}", "-k", "-3"], ["-k -3"]),
-        (["similar", "{image}", "--store", "{store}", "-k", "1000"], ["k=1000"]),
         (["similar", "{image}", "--store", "{store}", "-k", "abc"], ["-k"]),
         (["similar", "{image}", "--store", "{store}", "--method", "magic"], ["magic"]),
         (["similar", "{image}", "--store", "{store}", "--by", "color", "--weight", "shape=2"], ["--weight"]),

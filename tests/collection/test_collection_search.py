@@ -223,9 +223,13 @@ def test_k_and_argument_validation(indexed: tuple[Path, Path], make_encoder: Any
     query = folder / "a" / "img01.png"
     condition = EmbeddedCondition("c", _prompts(10))
     with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
-        for bad in (0, -1, 13, True, 2.5):
+        for bad in (0, -1, True, 2.5):
             with pytest.raises(InvalidInputError, match="k="):
                 collection.similar(query, k=bad)  # type: ignore[arg-type]
+        # more than the collection holds: every other image, best first, no error
+        everything = collection.similar(query, k=len(collection) + 5)
+        assert len(everything) == len(collection) - 1
+        assert [r.score for r in everything] == sorted((r.score for r in everything), reverse=True)
         with pytest.raises(InvalidInputError, match="unknown method"):
             collection.similar(query, by=[condition], method="magic", k=3)
         with pytest.raises(InvalidInputError, match="plain"):

@@ -405,17 +405,18 @@ class Collection:
             raise InvalidInputError("query embeddings contain NaN, inf or zero vectors")
         return _unit(matrix)
 
-    def _check_k(self, k: int) -> None:
+    def _check_k(self, k: int) -> int:
+        """The number of results to return: k, or the whole collection when k is larger."""
         size = len(self._live_rows)
         if size == 0:
             raise StoreError(
                 f"the store at {self.store.path} holds no images",
                 hint="index a folder first: `condsim index DIR --store STORE`",
             )
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= size:
-            raise InvalidInputError(
-                f"k={k!r} must be between 1 and the collection size {size}", hint="e.g. k=20"
-            )
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise InvalidInputError(f"k={k!r} must be a positive whole number", hint="e.g. k=20")
+        # asking for more results than there are images returns them all, as a search engine does
+        return min(int(k), size)
 
     def _scores(
         self,
@@ -569,7 +570,7 @@ class Collection:
         results; such a query row then has one slot less, padded with score -inf and row -1.
         """
         self._sync()
-        self._check_k(k)
+        k = self._check_k(k)
         query = self._embed_queries(queries)
         if not exclude_query:
             query = _Query(query.embeddings, (None,) * len(query.embeddings))
@@ -599,7 +600,7 @@ class Collection:
         single stacked subspace). `not_`: conditions to ignore (CLAY only).
         """
         self._sync()
-        self._check_k(k)
+        k = self._check_k(k)
         query = self._embed_queries(
             [image_or_path] if not isinstance(image_or_path, np.ndarray) else image_or_path.reshape(1, -1)
         )
@@ -628,7 +629,7 @@ class Collection:
         if not isinstance(text, str) or not text.strip():
             raise InvalidInputError("search needs a non-empty text", hint='e.g. search("a red car")')
         self._sync()
-        self._check_k(k)
+        k = self._check_k(k)
         embedding = self.encoder.encode_texts([text])
         query = _Query(self._check_vectors(embedding), (None,))
         ranked = self._ranked(query, _as_list(by), method, None, weights, combine, k, text_query=True)
