@@ -867,8 +867,9 @@ Clevr-4-like scenes, playing cards and simple flat shapes; it is not a general p
 
 ## Data
 - {n_scenes:,} scenes rendered by `condsim.data.scenes` from seed {scene_seed} and {n_cards:,}
-  playing cards from seed {card_seed} (`TRAINING_SEEDS`), rendered at {render_size} px,
-  {captions_per_image} alt-text captions per image.
+  playing cards from seed {card_seed} (`TRAINING_SEEDS`), rendered at {render_size} px;
+  alt-text captions per image: {captions_per_image} (each drawn with its own random attribute
+  subset and wording).
 - Captions mention a random subset of the attributes with synonyms (scene captions: colour 80 %,
   shape 75 %, count 35 %, texture 30 %, background 20 %; card captions: rank and suit 75 % each).
 - No image of an evaluation seed was used; evaluation datasets are guarded by
