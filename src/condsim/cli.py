@@ -793,7 +793,7 @@ def bench(
 @app.command("train-model")
 def train_model(
     out_dir: str = typer.Argument(..., help="output folder: model.safetensors, config.json, MODEL_CARD.md"),
-    steps: int = typer.Option(1400, "--steps", help="optimiser steps"),
+    steps: int = typer.Option(3000, "--steps", help="optimiser steps"),
     seed: int = typer.Option(0, "--seed", help="seed of batch sampling and initialisation"),
     batch_size: int = typer.Option(128, "--batch-size", help="images per contrastive batch"),
     n_scenes: int = typer.Option(32_000, "--scenes", help="scenes in the pre-rendered training pool"),

@@ -401,7 +401,7 @@ def build_pool(
 class TrainSettings:
     """Hyper-parameters of one training run (stored in the checkpoint and the model config)."""
 
-    steps: int = 1400
+    steps: int = 3000
     batch_size: int = 128
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
@@ -516,7 +516,7 @@ def _export(model: ImageTower, settings: TrainSettings, logit_scale: float, out_
 
 def train_builtin_model(
     out_dir: str | Path,
-    steps: int = 1400,
+    steps: int = 3000,
     seed: int = 0,
     resume: bool = True,
     show_progress: bool = True,
