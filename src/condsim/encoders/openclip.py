@@ -38,6 +38,7 @@ from PIL import Image
 
 from condsim.encoders.base import Encoder
 from condsim.encoders.registry import fingerprint
+from condsim.encoders.torchvision_compat import ensure_torchvision_importable
 from condsim.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ def load_openclip_encoder(spec: str, *, device: str = "cpu") -> OpenClipEncoder:
 
 
 def _open_clip() -> Any:
+    ensure_torchvision_importable()
     try:
         import open_clip
     except ImportError as error:  # pragma: no cover - a dependency of condsim
