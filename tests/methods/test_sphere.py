@@ -99,6 +99,18 @@ def test_householder_maps_a_to_b_and_preserves_inner_products() -> None:
     np.testing.assert_allclose(householder_reflection(a, a).matrix(), np.eye(10), atol=1e-12)
 
 
+def test_householder_is_the_identity_for_a_mean_equal_up_to_float32_rounding() -> None:
+    """A mean computed in float32 against the same mean in float64 differs by rounding only: the
+    reflection along that rounding would flip an arbitrary direction of every vector."""
+    rng = np.random.default_rng(11)
+    a = unit(rng, 19)
+    rounded = a.astype(np.float32).astype(np.float64)
+    assert 0 < np.linalg.norm(rounded / np.linalg.norm(rounded) - a) < 1e-6
+    np.testing.assert_allclose(householder_reflection(rounded, a).matrix(), np.eye(19), atol=1e-12)
+    b = unit(rng, 19)  # a real difference still reflects
+    assert np.abs(householder_reflection(a, b).matrix() - np.eye(19)).max() > 0.1
+
+
 @pytest.mark.parametrize("case", ["generic", "equal", "opposite"])
 def test_plane_rotation_is_the_exponential_of_the_plane_generator(case: str) -> None:
     rng = np.random.default_rng(4)

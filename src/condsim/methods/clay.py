@@ -103,8 +103,15 @@ def _prompt_sets(prompt_embeddings: PromptInput, name: str) -> list[F64]:
         raise EmptyConditionError(
             f"{name} is an empty list.", hint="Pass one (n, d) prompt matrix or a list of them."
         )
-    if isinstance(prompt_embeddings, list | tuple) and all(np.ndim(item) == 2 for item in prompt_embeddings):
-        sets = [as_matrix64(item, f"{name}[{index}]") for index, item in enumerate(prompt_embeddings)]
+    items = list(prompt_embeddings) if isinstance(prompt_embeddings, list | tuple) else []
+    ranks = [np.ndim(item) for item in items]
+    if ranks and all(rank == 2 for rank in ranks):
+        sets = [as_matrix64(item, f"{name}[{index}]") for index, item in enumerate(items)]
+    elif 2 in ranks:
+        raise InvalidInputError(
+            f"{name} mixes matrices with other items.",
+            hint="Pass one (n, d) prompt matrix, or a list of (n_i, d) matrices, one per condition.",
+        )
     else:
         sets = [as_matrix64(cast(npt.ArrayLike, prompt_embeddings), name)]
     dim = sets[0].shape[1]
@@ -112,6 +119,10 @@ def _prompt_sets(prompt_embeddings: PromptInput, name: str) -> list[F64]:
         if matrix.shape[1] != dim:
             as_matrix64(matrix, f"{name}[{index}]", dim=dim, dim_name=f"{name}[0]")
     return [unit_rows(matrix) for matrix in sets]
+
+
+#: Largest singular value below which prompt rows span no direction (all within ~1e-6 rad of µ_c).
+_NO_DIRECTION = 1e-6
 
 
 def _rank_tolerance(matrix: F64, rank_rtol: float | None) -> float:
@@ -140,7 +151,10 @@ def _principal_directions(
     singular_values = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
     eigenvectors = eigenvectors[:, order]
     top = float(singular_values[0]) if singular_values.size else 0.0
-    rank = int(np.sum(singular_values > _rank_tolerance(matrix, rank_rtol) * top)) if top > 0 else 0
+    # rows here are unit prompts or their log maps (norm θ ≤ π): a largest singular value this small is
+    # rounding (a lone prompt's log map at its own mean comes out ~1e-16, not 0), not a direction
+    spans_a_direction = top > _NO_DIRECTION
+    rank = int(np.sum(singular_values > _rank_tolerance(matrix, rank_rtol) * top)) if spans_a_direction else 0
     if rank == 0:
         raise EmptyConditionError(
             f"The {what} span no direction (all prompts are the same); give at least two distinct prompts.",

@@ -19,6 +19,8 @@ from condsim.methods._validation import F32, F64, as_matrix, as_matrix64, as_vec
 COS_EPS = 1e-7
 #: Below this angle θ/sin θ is replaced by its Taylor series 1 + θ²/6 (the θ → 0 limit is 1).
 SMALL_ANGLE = 1e-4
+#: Unit vectors closer than this are the same direction: the Householder alignment is then the identity.
+SAME_DIRECTION = 1e-6
 
 
 def _log_scale(cosines: F64, sines: F64) -> F64:
@@ -199,12 +201,16 @@ def _unit_pair(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[F64, F64]:
 def householder_reflection(a: npt.ArrayLike, b: npt.ArrayLike) -> HouseholderReflection:
     """The Householder reflection that maps the unit vector a onto b: u = normalize(a − b).
 
-    Inputs are normalised first. For a == b (within 1e-12) it is the identity.
+    Inputs are normalised first. For a == b it is the identity; "equal" means ‖a − b‖ ≤ 1e-6, the
+    resolution of float32 embeddings. The reflection does not tend to the identity as a → b (u keeps a
+    direction however small a − b is), so a difference made of rounding, e.g. an image mean computed
+    in float32 against the same mean in float64, would otherwise reflect every vector through a
+    hyperplane picked by that rounding.
     """
     a_unit, b_unit = _unit_pair(a, b)
     difference = a_unit - b_unit
     norm = float(np.linalg.norm(difference))
-    if norm <= 1e-12:
+    if norm <= SAME_DIRECTION:
         return HouseholderReflection(np.zeros_like(a_unit))
     return HouseholderReflection(difference / norm)
 
