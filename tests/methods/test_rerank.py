@@ -73,6 +73,14 @@ def test_top_k_pads_like_faiss_and_rerank_keeps_padding_last() -> None:
     np.testing.assert_array_equal(new_ids[0, 3:], [-1, -1])
 
 
+def test_hungarian_rerank_names_a_candidate_without_parts() -> None:
+    scores, ids = np.array([[0.9, 0.5]]), np.array([[0, 7]])
+    with pytest.raises(InvalidInputError, match="no entry for database item 7"):
+        hungarian_rerank(scores, ids, [np.ones((1, 2))], {0: np.ones((1, 2))})
+    with pytest.raises(InvalidInputError, match="no entry for database item 7"):
+        hungarian_rerank(scores, ids, [np.ones((1, 2))], [np.ones((1, 2))] * 3)
+
+
 def test_neighbourhood_rerank_matches_a_direct_computation() -> None:
     rng = np.random.default_rng(2)
     database, queries = unit(rng, 15, 5), unit(rng, 2, 5)

@@ -209,7 +209,15 @@ def hungarian_rerank(
         for slot, candidate in enumerate(ids[query_index]):
             if candidate < 0:
                 continue
-            match = hungarian_match_score(parts, candidate_parts[int(candidate)])
+            try:
+                parts_of_candidate = candidate_parts[int(candidate)]
+            except (KeyError, IndexError):
+                raise InvalidInputError(
+                    f"candidate_parts has no entry for database item {int(candidate)}, which is in the "
+                    f"top-K of query {query_index}.",
+                    hint="Give parts for every id in initial_ids (an empty (0, d) array scores 0).",
+                ) from None
+            match = hungarian_match_score(parts, parts_of_candidate)
             final[query_index, slot] = (1.0 - weight) * scores[query_index, slot] + weight * match
     return _resort(final, ids, k)
 
