@@ -13,7 +13,7 @@ from PIL import Image
 
 from condsim.encoders import Encoder, load_image
 from condsim.encoders.images import MAX_IMAGE_PIXELS, describe_source
-from condsim.errors import ImageLoadError
+from condsim.errors import ImageLoadError, InvalidInputError
 
 
 def _encoded(image: Image.Image, fmt: str, **save_args: object) -> bytes:
@@ -101,6 +101,16 @@ def test_palette_with_transparency_composites_onto_white() -> None:
     pixels = _rgb(load_image(data))
     assert tuple(pixels[0, 0]) == (255, 255, 255)
     assert tuple(pixels[0, 1]) == (0, 255, 0)
+
+
+def test_rgb_png_with_a_transparent_colour_composites_onto_white() -> None:
+    image = Image.new("RGB", (2, 1), (255, 0, 0))
+    image.putpixel((1, 0), (0, 0, 255))
+    data = _encoded(image, "PNG", transparency=(255, 0, 0))
+    assert Image.open(io.BytesIO(data)).info["transparency"] == (255, 0, 0)
+    pixels = _rgb(load_image(data))
+    assert tuple(pixels[0, 0]) == (255, 255, 255)
+    assert tuple(pixels[0, 1]) == (0, 0, 255)
 
 
 def test_palette_without_transparency_keeps_colours() -> None:
@@ -322,5 +332,13 @@ def test_batch_reports_each_bad_item_and_embeds_the_rest(tmp_path: Path) -> None
     assert "no such file" in result.failures[1].reason
     assert result.embeddings.shape == (3, 4) and result.embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(result.embeddings, axis=1), 1.0, rtol=1e-6)
-    with pytest.raises(ImageLoadError, match="3 of 6 images could not be read"):
+    with pytest.raises(ImageLoadError, match="3 of 6 images could not be read") as raised:
         encoder.encode_images(inputs)  # type: ignore[arg-type]
+    assert f"{junk}: not a readable image" in str(raised.value)
+    assert f"{junk}: {junk}" not in str(raised.value)  # the reason already names its source
+
+
+@pytest.mark.parametrize("single", ["photo.png", Path("photo.png"), b"\x89PNG", Image.new("RGB", (2, 2))])
+def test_a_single_image_instead_of_a_list_is_refused(single: object) -> None:
+    with pytest.raises(InvalidInputError, match="list of images"):
+        _MeanColourEncoder().encode_images(single)  # type: ignore[arg-type]

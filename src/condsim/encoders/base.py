@@ -73,6 +73,11 @@ class Encoder(ABC):
         self, images: Sequence[ImageInput], batch_size: int = 32, show_progress: bool = False
     ) -> PartialEncoding:
         """Embed every readable image; unreadable ones are reported in `failures`, never raised."""
+        if isinstance(images, str | bytes | os.PathLike | Image.Image):
+            raise InvalidInputError(
+                f"encode_images takes a list of images, got one {type(images).__name__}",
+                hint="wrap a single image in a list: encode_images([image])",
+            )
         embedded: list[np.ndarray] = []
         indices: list[int] = []
         failures: list[EncodeFailure] = []
@@ -96,7 +101,7 @@ class Encoder(ABC):
         """(n, dim) float32 unit rows, one per input; raises `ImageLoadError` naming every bad input."""
         result = self.encode_images_partial(images, batch_size=batch_size, show_progress=show_progress)
         if result.failures:
-            listed = "; ".join(f"{f.source}: {f.reason}" for f in result.failures[:5])
+            listed = "; ".join(f.reason for f in result.failures[:5])  # each reason names its source
             more = f" (and {len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
             raise ImageLoadError(
                 f"{len(result.failures)} of {len(images)} images could not be read: {listed}{more}",

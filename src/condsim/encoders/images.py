@@ -128,7 +128,7 @@ def _apply_exif_orientation(image: Image.Image) -> Image.Image:
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
-    if mode == "RGB":
+    if mode == "RGB" and "transparency" not in image.info:  # an RGB PNG's tRNS colour is transparent
         return image.copy()
     if mode in _HIGH_BIT_GREY_MODES or mode == "F":
         return Image.fromarray(_grey_to_uint8(image), mode="L").convert("RGB")
