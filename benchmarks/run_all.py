@@ -1,0 +1,135 @@
+"""Run every speed benchmark, one after another, and print their headline ratios in one table.
+
+Each benchmark runs in its own process (so one's memory and threads do not skew the next) and writes
+its own table and `benchmarks/results/<name>.json`; the two array benchmarks run with one BLAS thread,
+as conditional_query.py explains (stable medians on a shared 2-core machine), the encoder ones with
+torch's default threads. This script then reads those files back and writes
+`benchmarks/results/summary.json`. Run: `python benchmarks/run_all.py [--quick]` (`make bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import RESULTS_DIR, print_table, write_json
+
+BENCHMARKS = ("conditional_query", "collection_query", "conditions_scaling", "encode_throughput")
+SINGLE_BLAS_THREAD = {"conditional_query", "collection_query"}
+
+
+def _conditional_query(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "benchmark": "conditional_query",
+            "measure": f"N={row['N']:,}: cached CLAY query / plain scan",
+            "ratio": row["query/scan"],
+            "target": "≤ 1.5",
+        }
+        for row in result["rows"]
+    ] + [
+        {
+            "benchmark": "conditional_query",
+            "measure": f"N={row['N']:,}: transform database / plain scan",
+            "ratio": row["transform/scan"],
+            "target": "≤ 2 (see the script: k× the arithmetic)",
+        }
+        for row in result["rows"]
+    ]
+
+
+def _collection_query(result: dict[str, Any]) -> list[dict[str, Any]]:
+    plain = result["latency_ms"]["plain"]["p50_ms"]
+    return [
+        {
+            "benchmark": "collection_query",
+            "measure": f"N={result['n_vectors']:,}: {name} p50 / plain p50",
+            "ratio": values["p50_ms"] / plain,
+            "target": "≤ 1.5" if name == "clay cached (memory)" else "",
+        }
+        for name, values in result["latency_ms"].items()
+        if name != "plain"
+    ]
+
+
+def _conditions_scaling(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = result["rows"]
+    last = rows[-1]
+    return [
+        {
+            "benchmark": "conditions_scaling",
+            "measure": f"{row['conditions']} conditions: re-encode / CLAY per query",
+            "ratio": row["reencode/clay"],
+            "target": "",
+        }
+        for row in (rows[0], last)
+    ]
+
+
+def _encode_throughput(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "benchmark": "encode_throughput",
+            "measure": f"{row['model']} batch {row['batch']} ({row['images/s']:,.0f} images/s) / batch 1",
+            "ratio": row["images/s vs batch 1"],
+            "target": "",
+        }
+        for row in result["rows"]
+        if row["batch"] == max(r["batch"] for r in result["rows"])
+    ]
+
+
+HEADLINES: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
+    "conditional_query": _conditional_query,
+    "collection_query": _collection_query,
+    "conditions_scaling": _conditions_scaling,
+    "encode_throughput": _encode_throughput,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
+    arguments = parser.parse_args()
+    offline = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    one_blas_thread = {**offline, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    here = Path(__file__).resolve().parent
+    seconds: dict[str, float] = {}
+    failed: list[str] = []
+    for name in arguments.only:
+        command = [sys.executable, str(here / f"{name}.py"), *(["--quick"] if arguments.quick else [])]
+        print(f"\n$ {' '.join(command[1:])}", flush=True)
+        start = time.perf_counter()
+        environment = one_blas_thread if name in SINGLE_BLAS_THREAD else offline
+        if subprocess.run(command, env=environment, check=False).returncode != 0:
+            failed.append(name)
+        seconds[name] = time.perf_counter() - start
+
+    headlines: list[dict[str, Any]] = []
+    for name in arguments.only:
+        if name in failed:
+            continue
+        result = json.loads((RESULTS_DIR / f"{name}.json").read_text())
+        headlines.extend(HEADLINES[name](result))
+    print()
+    print_table("condsim benchmarks: headline ratios (details in each table above)", headlines)
+    path = write_json(
+        "summary",
+        {"quick": arguments.quick, "seconds": seconds, "failed": failed, "headlines": headlines},
+    )
+    print(f"wrote {path}")
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
