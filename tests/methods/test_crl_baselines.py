@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from condsim.errors import DimensionMismatchError, InvalidInputError, NotFittedError
 from condsim.methods import (
@@ -84,3 +86,40 @@ def test_genecis_fusion_normalises_each_score_vector_over_the_gallery() -> None:
     )
     with pytest.raises(DimensionMismatchError):
         fuse_scores(s1, s2[:, :5])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_texts=st.integers(1, 25),
+    n_images=st.integers(1, 30),
+    d=st.integers(2, 20),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    scale=st.floats(0.01, 100.0),
+)
+def test_crl_properties_over_shapes_dtypes_and_scales(seed, n_texts, n_images, d, dtype, scale) -> None:
+    """R = I·Tᵀ on unit rows for any sizes (a single prompt too) and any input scale; "row" rows are
+    unit (or the row of a zero R stays finite); "fewshot" rows have unit std around one global mean."""
+    rng = np.random.default_rng(seed)
+    texts = (unit(rng, n_texts, d) * scale).astype(dtype)
+    images = (unit(rng, n_images, d) * scale).astype(dtype)
+    reference = np.array(
+        [
+            [(i / np.linalg.norm(i)) @ (t / np.linalg.norm(t)) for t in texts.astype(np.float64)]
+            for i in images
+        ]
+    )
+    space = CrlSpace().fit(texts)
+    np.testing.assert_allclose(space.representation(images), reference, atol=1e-5)
+    rows = space.transform(images)
+    assert rows.shape == (n_images, n_texts) and rows.dtype == np.float32
+    norms = np.linalg.norm(reference, axis=1)
+    np.testing.assert_allclose(np.linalg.norm(rows[norms > 1e-3], axis=1), 1.0, atol=1e-5)
+    if n_texts >= 2:
+        fewshot = CrlSpace("fewshot").fit(texts).transform(images)
+        centred = reference - reference.mean()
+        spread = centred.std(axis=1)
+        ok = spread > 1e-3
+        np.testing.assert_allclose(
+            fewshot[ok], centred[ok] / spread[ok, None], atol=1e-3 * max(1.0, 1.0 / spread[ok].min())
+        )

@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from condsim.errors import DimensionMismatchError, InvalidInputError
 from condsim.methods import (
@@ -235,3 +237,21 @@ def test_neighbourhood_rerank_rejects_bad_precomputed_neighbours() -> None:
     outside[0, 0] = 12
     with pytest.raises(InvalidInputError, match="outside"):
         neighbourhood_rerank(queries, database, scores, ids, n_neighbors=3, database_neighbour_ids=outside)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), m=st.integers(1, 5), n=st.integers(0, 5), d=st.integers(2, 8))
+def test_hungarian_match_score_equals_the_best_assignment_by_brute_force(seed, m, n, d) -> None:
+    """M = (1/m)·max over injective matchings of Σ cos, any m vs n (rectangular both ways, n = 0)."""
+    rng = np.random.default_rng(seed)
+    query_parts, candidate_parts = unit(rng, m, d), unit(rng, n, d).reshape(n, d)
+    cosines = query_parts @ candidate_parts.T
+    matched = min(m, n)
+    best = 0.0
+    if matched:
+        best = max(
+            sum(cosines[row, column] for row, column in zip(rows, columns, strict=True))
+            for rows in itertools.combinations(range(m), matched)
+            for columns in itertools.permutations(range(n), matched)
+        )
+    assert hungarian_match_score(query_parts, candidate_parts) == pytest.approx(best / m, abs=1e-9)
