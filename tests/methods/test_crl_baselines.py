@@ -99,7 +99,7 @@ def test_genecis_fusion_normalises_each_score_vector_over_the_gallery() -> None:
 )
 def test_crl_properties_over_shapes_dtypes_and_scales(seed, n_texts, n_images, d, dtype, scale) -> None:
     """R = I·Tᵀ on unit rows for any sizes (a single prompt too) and any input scale; "row" rows are
-    unit (or the row of a zero R stays finite); "fewshot" rows have unit std around one global mean."""
+    unit; "fewshot" rows have unit std around one global mean."""
     rng = np.random.default_rng(seed)
     texts = (unit(rng, n_texts, d) * scale).astype(dtype)
     images = (unit(rng, n_images, d) * scale).astype(dtype)
