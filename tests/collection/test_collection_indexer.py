@@ -106,6 +106,32 @@ def test_moved_file_is_repointed_without_reembedding(
     np.testing.assert_array_equal(after["moved/renamed.png"], before["a/img05.png"])
 
 
+def test_another_folder_into_a_store_of_a_live_folder_is_refused_unless_replaced(
+    image_folder: Path, tmp_path: Path, make_encoder: Any, make_image: Any
+) -> None:
+    _index(image_folder, tmp_path / "store", make_encoder())
+    before = _store_state(tmp_path / "store")
+    other = tmp_path / "other"
+    make_image(other / "one.png", (10, 200, 10))
+    with pytest.raises(StoreError, match="would forget them") as refused:
+        _index(other, tmp_path / "store", make_encoder())
+    assert refused.value.hint is not None and "--replace" in refused.value.hint
+    assert _store_state(tmp_path / "store").keys() == before.keys()  # nothing lost
+    report = _index(other, tmp_path / "store", make_encoder(), replace=True)
+    assert report.total == 1 and report.removed == len(before)
+
+
+def test_a_moved_folder_is_followed_without_reembedding(
+    image_folder: Path, tmp_path: Path, make_encoder: Any
+) -> None:
+    _index(image_folder, tmp_path / "store", make_encoder())
+    moved = tmp_path / "photos-moved"
+    os.replace(image_folder, moved)
+    again = make_encoder()
+    report = _index(moved, tmp_path / "store", again)
+    assert again.images_embedded == 0 and report.removed == 0 and report.total == 12
+
+
 def test_copied_file_reuses_embedding(image_folder: Path, tmp_path: Path, make_encoder: Any) -> None:
     _index(image_folder, tmp_path / "store", make_encoder())
     (image_folder / "copy.png").write_bytes((image_folder / "a" / "img01.png").read_bytes())

@@ -187,13 +187,16 @@ def index_folder(
     show_progress: bool = True,
     dtype: str = "float32",
     compact_ratio: float = 0.2,
+    replace: bool = False,
 ) -> IndexReport:
     """Bring the store at `store_dir` in line with the images under `root` (creating it if needed).
 
     Only new or changed files are embedded; deleted files are forgotten; moved files are re-pointed.
     Unreadable files are listed in `report.failed`, non-image files in `report.skipped`; nothing
     raises for a bad file. Raises `StoreError` for a missing root, a store of another model
-    (`StoreModelMismatchError`) or a newer format (`StoreVersionError`).
+    (`StoreModelMismatchError`) or a newer format (`StoreVersionError`), and for a store that mirrors
+    another folder which still exists: indexing `root` into it would forget that folder's images, so
+    that takes `replace=True` (a store whose folder was moved away follows it without).
     """
     if batch_size <= 0:
         raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
@@ -207,12 +210,25 @@ def index_folder(
     report = IndexReport(root=str(root_path), store=str(store_path), model_id=encoder.model_id)
     try:
         with store.writer_lock():
+            if not replace:
+                _refuse_another_live_folder(store, root_path)
             _run(store, root_path, encoder, report, batch_size, show_progress, compact_ratio)
         report.total = len(store)
     finally:
         store.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _refuse_another_live_folder(store: Store, root: Path) -> None:
+    previous = store.root
+    if not previous or Path(previous) == root or not Path(previous).is_dir() or len(store) == 0:
+        return
+    raise StoreError(
+        f"{store.path} holds the {len(store)} images of {previous}; indexing {root} into it would "
+        "forget them",
+        hint="use another --store for this folder, or pass --replace to make the store mirror it",
+    )
 
 
 def _run(
@@ -296,7 +312,9 @@ def _run(
         for batch in _batched(to_embed, batch_size):
             encoded = encoder.encode_images_partial([entry.abspath for entry in batch], batch_size=batch_size)
             for failure in encoded.failures:
-                failures.append(FailedFile(batch[failure.index].abspath, failure.reason))
+                path = batch[failure.index].abspath
+                reason = failure.reason.removeprefix(f"{path}: ")  # the CLI puts the path in front
+                failures.append(FailedFile(path, reason))
             if encoded.indices:
                 new_items = [
                     NewItem(
