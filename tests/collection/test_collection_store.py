@@ -80,6 +80,20 @@ def test_newer_format_version(tmp_path: Path) -> None:
     assert "upgrade" in (caught.value.hint or "")
 
 
+@pytest.mark.parametrize("version", ["abc", None])
+def test_unreadable_format_version_is_corrupt(tmp_path: Path, version: str | None) -> None:
+    Store.create(tmp_path / "s", "m", 8).close()
+    connection = sqlite3.connect(tmp_path / "s" / DATABASE_FILE)
+    with connection:
+        if version is None:
+            connection.execute("DELETE FROM meta WHERE key='format_version'")
+        else:
+            connection.execute("UPDATE meta SET value=? WHERE key='format_version'", (version,))
+    connection.close()
+    with pytest.raises(StoreError, match="no readable format version"):
+        Store.open(tmp_path / "s")
+
+
 def test_model_mismatch(tmp_path: Path) -> None:
     Store.create(tmp_path / "s", "model-a", 8).close()
     with pytest.raises(StoreModelMismatchError, match="model-a"):

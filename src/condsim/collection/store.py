@@ -194,9 +194,16 @@ class Store:
                 f"the store at {directory} is corrupt ({error})",
                 hint=f"delete it and rebuild: {_INDEX_HINT}",
             ) from error
-        if version_row is None:
-            raise StoreError(f"the store at {directory} has no format version (corrupt)", hint=_INDEX_HINT)
-        found = int(version_row[0])
+        try:
+            found = int(version_row[0]) if version_row is not None else None
+        except (TypeError, ValueError):
+            found = None
+        if found is None:
+            connection.close()
+            raise StoreError(
+                f"the store at {directory} has no readable format version (corrupt)",
+                hint=f"delete it and rebuild: {_INDEX_HINT}",
+            )
         if found > FORMAT_VERSION:
             connection.close()
             raise StoreVersionError(
