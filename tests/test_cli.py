@@ -420,6 +420,29 @@ def test_conditions_lists_builtins_and_shows_prompts(runner: CliRunner) -> None:
         (["similar", "{image}", "--store", "{store}", "--by", "color", "--method", "plain"], ["plain"]),
         (["similar", "{image}", "--store", "{store}", "--by", "color", "--sheet", "out.jpg"], ["png"]),
         (["similar", "{image}", "--store", "{store}", "--prompts", "{image}"], ["--prompts"]),
+        (
+            ["similar", "{image}", "--store", "{store}", "--by", "fabric", "--prompts", "{empty_prompts}"],
+            ["no values"],
+        ),
+        (["similar", "{unreadable}", "--store", "{store}", "--by", "color"], ["query image unreadable"]),
+        (["similar", "{image}", "--store", "{store}", "--not", "color"], ["--not", "--by"]),
+        (["similar", "{image}", "--store", "{store}", "--by", "color", "--not", "color"], ["both"]),
+        (
+            [
+                "similar",
+                "{image}",
+                "--store",
+                "{store}",
+                "--by",
+                "shape",
+                "--not",
+                "color",
+                "--method",
+                "crl",
+            ],
+            ["--not", "clay"],
+        ),
+        (["index", "{other_folder}", "--store", "{store}"], ["would forget"]),
         (["search", "red", "--store", "{missing}"], ["no store"]),
         (["search", "  ", "--store", "{store}"], ["empty"]),
         (["search", "red", "--store", "{store}", "-k", "0"], ["-k 0"]),
@@ -460,7 +483,13 @@ def test_user_mistakes_are_one_line_and_exit_2(
     (tmp_path / "unknown.csv").write_text(
         f"{tmp_path / 'elsewhere.png'},red\n{images / 'scene_01.png'},blue\n"
     )
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    (tmp_path / "unreadable.jpg").write_bytes(b"not a jpeg at all")
+    Image.new("RGB", (8, 8), (200, 10, 10)).save((tmp_path / "other").mkdir() or tmp_path / "other" / "x.png")
     places = {
+        "empty_prompts": tmp_path / "empty.txt",
+        "unreadable": tmp_path / "unreadable.jpg",
+        "other_folder": tmp_path / "other",
         "image": images / "scene_00.png",
         "store": store,
         "missing": tmp_path / "no-store",

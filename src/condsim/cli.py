@@ -334,7 +334,7 @@ def index(
         with Store.open(store_path) as existing:
             store_model_id = existing.model_id
     encoder = _load_encoder(model, store_model_id)
-    report = index_folder(root, store_path, encoder, batch_size=batch_size, dtype=dtype)
+    report = index_folder(root, store_path, encoder, batch_size=batch_size, dtype=dtype, replace=replace)
 
     summary = Table(
         title=f"index of {report.root} -> {report.store}", title_justify="left", show_header=False
@@ -418,6 +418,20 @@ def similar(
     if method == "plain" and (names or negatives):
         raise InvalidInputError(
             "--method plain ignores conditions", hint="drop --by/--not, or use --method clay, crl or rerank"
+        )
+    if negatives and not names:
+        raise InvalidInputError(
+            "--not removes a condition from the ones given with --by, and there is none",
+            hint="e.g. --by shape --not color (same shape, whatever the colour)",
+        )
+    if negatives and method != "clay":
+        raise InvalidInputError(
+            f"--not works with --method clay only (a subspace is removed), not {method}",
+            hint="drop --method or use --method clay",
+        )
+    if both := sorted(set(names) & set(negatives)):
+        raise InvalidInputError(
+            f"{', '.join(both)} is given with both --by and --not", hint="keep it in one of the two"
         )
     conditions = _resolve_conditions([*names, *negatives], list(prompts or []), llm)
     weights = _parse_weights(list(weight or []), {name: conditions[name] for name in names})

@@ -39,7 +39,7 @@ from PIL import Image
 from condsim.collection.cache import ArrayCache, cache_key
 from condsim.collection.store import CACHE_DIR, Item, Store
 from condsim.conditions.condition import Condition
-from condsim.errors import DimensionMismatchError, InvalidInputError, StoreError
+from condsim.errors import DimensionMismatchError, ImageLoadError, InvalidInputError, StoreError
 from condsim.methods.clay import ClaySpace
 from condsim.methods.crl import CrlSpace
 from condsim.methods.sphere import normalized_mean
@@ -376,8 +376,13 @@ class Collection:
                 own_rows.append(None)
                 to_encode.append((index, query))
         if to_encode:
-            encoded = self.encoder.encode_images([query for _, query in to_encode])
-            for (index, _), vector in zip(to_encode, encoded, strict=True):
+            encoding = self.encoder.encode_images_partial([query for _, query in to_encode])
+            if encoding.failures:
+                reasons = "; ".join(failure.reason for failure in encoding.failures[:3])
+                raise ImageLoadError(
+                    f"query image unreadable: {reasons}", hint="give a readable image file (png, jpg, ...)"
+                )
+            for (index, _), vector in zip(to_encode, encoding.embeddings, strict=True):
                 vectors[index] = vector
         matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32)
         return _Query(_unit(matrix), tuple(own_rows))

@@ -203,7 +203,7 @@ def load_image_folders(root: str | Path, *, conditions: Sequence[str] | None = N
                 f"{root}: {names[0]!r} and {condition!r} hold different images "
                 f"({len(only_first)} only in {names[0]!r}, {len(only_other)} only in {condition!r}, "
                 f"e.g. {(only_first + only_other)[:2]})",
-                hint="load one condition at a time with conditions=[...] (--condition)",
+                hint="load one condition at a time with conditions=[...]",
             )
     file_names = sorted(first)
     paths = [first[name][1] for name in file_names]
@@ -228,7 +228,7 @@ def load_csv(
         if path_column not in header:
             raise DatasetLayoutError(
                 f"{csv_path}: no column {path_column!r} (columns: {', '.join(header)})",
-                hint="name the image path column with path_column= (--path-column)",
+                hint="name the image path column with path_column=...",
             )
         columns = list(label_columns) if label_columns else [name for name in header if name != path_column]
         unknown = [name for name in columns if name not in header]
