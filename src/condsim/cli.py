@@ -317,6 +317,9 @@ def index(
     dtype: str = typer.Option(
         "float32", "--dtype", help="stored embedding type of a new store: float32 or float16"
     ),
+    replace: bool = typer.Option(
+        False, "--replace", help="let a store that mirrors another folder mirror this one instead"
+    ),
 ) -> None:
     """Index a folder into a store: incremental (only new or changed files are embedded), resumable."""
     from condsim.collection import Store, index_folder
@@ -510,7 +513,11 @@ def cluster(
     by: str = typer.Option(..., "--by", help="condition to cluster under"),
     n_clusters: int = typer.Option(10, "-n", "--clusters", help="number of clusters"),
     store: str = typer.Option(..., "--store", help=_STORE_HELP),
-    method: str = typer.Option("crl", "--method", help="crl (CRL's clustering) or clay"),
+    method: str = typer.Option(
+        "clay",
+        "--method",
+        help="clay (its clusters follow the condition best in docs/results) or crl (CRL's clustering)",
+    ),
     out: str = typer.Option(..., "--out", help="folder for clusters.csv and one contact sheet per cluster"),
     seed: int = typer.Option(0, "--seed", help="k-means random_state"),
     prompts: Annotated[
@@ -791,15 +798,26 @@ def bench(
     model: str | None = typer.Option(None, "--model", help="encoder name or path; default: built-in model"),
     crl_texts: str | None = typer.Option(None, "--crl-texts", help="CRL's published text-list JSON for CRL"),
     no_cache: bool = typer.Option(False, "--no-cache", help="re-embed even if cached embeddings exist"),
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="your own labelled images, KIND:PATH with KIND clevr4 (clevr_4_annots.json layout), "
+            "folders (DIR/condition/class/*.png) or csv (path + one column per condition); repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Run the papers' protocols (retrieval mAP, clustering, few-shot, PC-CLIP) on every method."""
     from condsim.encoders import load_encoder
-    from condsim.eval.bench import FULL, QUICK, resolve_suites, run_bench, write_results
+    from condsim.eval.bench import FULL, QUICK, resolve_suites, run_bench, user_data_suite, write_results
 
-    names = resolve_suites(suite)
+    user_data = [user_data_suite(spec) for spec in data or []]
+    names = [] if user_data and suite == "all" else resolve_suites(suite)
     encoder = load_encoder(model)
     settings = QUICK if quick else FULL
-    results = run_bench(names, encoder, settings=settings, crl_texts=crl_texts, cache=not no_cache)
+    results = run_bench(
+        names, encoder, settings=settings, crl_texts=crl_texts, cache=not no_cache, user_data=user_data
+    )
     path = write_results(results, out)
     typer.echo(f"wrote {path} and {path.parent / 'report.md'}")
 

@@ -135,3 +135,46 @@ def test_quick_suite_runs_end_to_end_with_the_builtin_model(tmp_path: Path) -> N
     assert results["meta"]["settings"]["images"] == QUICK.images
     assert set(results["clevr4"]["color"]) >= RETRIEVAL_KEYS
     assert (tmp_path / "out" / "report.md").is_file()
+
+
+@pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
+def test_bench_on_the_users_own_labelled_folders(fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--data folders:DIR`: each condition folder is prompted by its built-in vocabulary and scored
+    by every retrieval method, clustering and few-shot; the report gets its own section and chart."""
+    from condsim.eval.bench import user_data_suite
+
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 40, 210)}
+    for name, rgb in colours.items():
+        for index in range(8):
+            shade = tuple(max(0, min(255, value + 6 * index - 20)) for value in rgb)
+            folder = tmp_path / "data" / "colour" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (16, 16), shade).save(folder / f"{name}{index}.png")
+    name, suite, images = user_data_suite(f"folders:{tmp_path / 'data'}")
+    assert suite.conditions == {"colour": "color"} and len(images) == 24
+    results = run_bench(
+        [], fake_encoder, settings=TINY, show_progress=False, user_data=[(name, suite, images)]
+    )
+    assert set(results[name]["colour"]) == set(METHODS)
+    assert results[name]["colour"]["clay"] > 0.0
+    assert set(results["clustering"][name]["colour"]) == {"plain", "crl", "clay"}
+    write_results(results, tmp_path / "out")
+    assert f"## {name}" in (tmp_path / "out" / "report.md").read_text()
+    assert (tmp_path / "out" / f"{name}_retrieval.png").is_file()
+
+
+def test_bench_data_spec_errors(tmp_path: Path) -> None:
+    from condsim.errors import DatasetLayoutError
+    from condsim.eval.bench import user_data_suite
+
+    with pytest.raises(InvalidInputError, match="KIND:PATH"):
+        user_data_suite("photos")
+    with pytest.raises(InvalidInputError, match="KIND:PATH"):
+        user_data_suite("zip:photos.zip")
+    with pytest.raises(DatasetLayoutError):
+        user_data_suite(f"clevr4:{tmp_path}")
+    (tmp_path / "labels.csv").write_text("path,flavour\na.png,sweet\nb.png,sour\n")
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name)
+    with pytest.raises(UnknownConditionError, match="flavour"):
+        user_data_suite(f"csv:{tmp_path / 'labels.csv'}")

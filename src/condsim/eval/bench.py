@@ -1,4 +1,5 @@
-"""`condsim bench`: every protocol on every method, on the generated benchmarks, written as tables.
+"""`condsim bench`: every protocol on every method, on the generated benchmarks (or the user's own
+labelled images, `user_data_suite`), written as tables.
 
 One call renders (or loads from the cache) each suite's dataset, embeds it with the chosen encoder,
 embeds each condition's prompts, runs the protocols of `condsim.eval.protocols` and writes
@@ -32,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from condsim.conditions import get_condition
-from condsim.data.datasets import DEFAULT_SIZES, EmbeddedDataset, embed_dataset, generated_dataset
+from condsim.data.datasets import (
+    DEFAULT_SIZES,
+    EmbeddedDataset,
+    GeneratedDataset,
+    embed_dataset,
+    generated_dataset,
+)
+from condsim.data.loaders import LabelledImages, load_clevr4, load_csv, load_image_folders
 from condsim.encoders.base import Encoder
 from condsim.errors import InvalidInputError, UnknownConditionError
 from condsim.eval import protocols
@@ -233,6 +241,40 @@ def resolve_suites(suite: str) -> list[str]:
     return [suite]
 
 
+DATA_KINDS = ("clevr4", "folders", "csv")
+
+
+def user_data_suite(spec: str) -> tuple[str, Suite, LabelledImages]:
+    """A benchmark on the user's own labelled images: ``KIND:PATH`` with KIND one of `DATA_KINDS`.
+
+    ``clevr4:DIR`` reads the official Clevr-4 layout and runs the clevr4 suite (multi-condition
+    pairs and the count comparison included); ``folders:DIR`` (one sub-folder per condition, one
+    sub-sub-folder per class) and ``csv:FILE`` (a path column and one column per condition) run
+    retrieval, clustering and few-shot for every labelled condition. Each condition is prompted with
+    the built-in vocabulary of its name (colour, shape, action, mood, ...).
+    """
+    kind, separator, location = spec.partition(":")
+    if not separator or kind not in DATA_KINDS or not location:
+        raise InvalidInputError(
+            f"--data {spec!r}: expected KIND:PATH", hint="e.g. clevr4:~/clevr_4_10k_v1, folders:DIR, csv:FILE"
+        )
+    path = Path(location).expanduser()
+    if kind == "clevr4":
+        images = load_clevr4(path)
+        return images.name, SUITES["clevr4"], images
+    images = load_image_folders(path) if kind == "folders" else load_csv(path)
+    conditions = {}
+    for condition in images.conditions:
+        try:
+            conditions[condition] = get_condition(condition).key
+        except UnknownConditionError as error:
+            raise UnknownConditionError(
+                f"--data {spec}: condition {condition!r} has no built-in vocabulary to prompt it with",
+                hint=error.hint,
+            ) from error
+    return images.name, Suite(dataset=images.name, conditions=conditions), images
+
+
 def run_bench(
     suites: Sequence[str],
     encoder: Encoder,
@@ -241,8 +283,10 @@ def run_bench(
     crl_texts: str | Path | None = None,
     cache: bool = True,
     show_progress: bool = True,
+    user_data: Sequence[tuple[str, Suite, LabelledImages]] = (),
 ) -> dict[str, Any]:
-    """Run every protocol of `suites` with `encoder`; returns the results.json dictionary."""
+    """Run every protocol of `suites` (and of `user_data`, from `user_data_suite`) with `encoder`;
+    returns the results.json dictionary."""
     crl_document = load_crl_texts(crl_texts) if crl_texts is not None else None
     results: dict[str, Any] = {
         key: {} for key in ("multi_condition", "clustering", "fewshot", "difference", "ranking")
@@ -254,10 +298,16 @@ def run_bench(
         "machine": f"{platform.machine()} {platform.system()} python {platform.python_version()}",
         "suites": {},
     }
-    for name in suites:
-        suite = SUITES[name]
+    runs: list[tuple[str, Suite, GeneratedDataset | LabelledImages]] = [
+        (
+            name,
+            SUITES[name],
+            generated_dataset(SUITES[name].dataset, n=settings.images[name], size=settings.image_size),
+        )
+        for name in suites
+    ]
+    for name, suite, source in [*runs, *user_data]:
         started = time.perf_counter()
-        source = generated_dataset(suite.dataset, n=settings.images[suite.dataset], size=settings.image_size)
         dataset = embed_dataset(source, encoder, cache=cache, show_progress=show_progress)
         embedded = time.perf_counter()
         texts: dict[str, ConditionTexts] = {}
@@ -270,7 +320,7 @@ def run_bench(
             }
         _run_suite(suite, dataset, texts, encoder, settings, results, name, show_progress)
         meta["suites"][name] = {
-            "dataset": asdict(source),
+            "dataset": asdict(source) if isinstance(source, GeneratedDataset) else {"n": len(source)},
             "classes": {c: len(v) for c, v in dataset.classes.items()},
             "prompts": prompt_sources,
             "seconds_embedding": round(embedded - started, 1),

@@ -66,6 +66,15 @@ PAPER_FEWSHOT: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
     },
 }
 SUITE_NAMES = ("clevr4", "cards", "objects")
+_NOT_SUITES = ("multi_condition", "clustering", "fewshot", "difference", "ranking", "meta")
+
+
+def suite_names(results: Mapping[str, Any]) -> list[str]:
+    """The retrieval suites in `results`: the generated ones first, then the user's own data."""
+    others = [key for key in results if key not in SUITE_NAMES and key not in _NOT_SUITES]
+    return [name for name in SUITE_NAMES if name in results] + others
+
+
 _PALETTE = [
     (90, 90, 90), (214, 39, 40), (255, 127, 14), (188, 189, 34), (44, 160, 44), (23, 190, 207),
     (31, 119, 180), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
@@ -119,16 +128,16 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "§2.5) were measured with CLIP ViT-B on the real Clevr-4 / Cards / CLAY-EVAL; ours on rendered "
         "stand-ins: compare effects (CLAY or CRL vs plain), not absolute values."
     )
-    for suite in SUITE_NAMES:
-        if suite not in results:
-            continue
+    for suite in suite_names(results):
         info = meta.get("suites", {}).get(suite, {})
         parts += ["", f"## {suite}", ""]
         if info:
             dataset = info.get("dataset", {})
+            rendering = (
+                f" (seed {dataset['seed']}, {dataset.get('size', '?')} px)" if "seed" in dataset else ""
+            )
             parts.append(
-                f"{dataset.get('n', '?')} images (seed {dataset.get('seed', '?')}, "
-                f"{dataset.get('size', '?')} px), "
+                f"{dataset.get('n', '?')} images{rendering}, "
                 f"classes {info.get('classes')}; embedding {info.get('seconds_embedding')} s, "
                 f"protocols {info.get('seconds_protocols')} s."
             )
@@ -291,9 +300,8 @@ def bar_chart(
 def write_report(results: Mapping[str, Any], out: str | Path) -> Path:
     """Write report.md and one retrieval chart per suite (plus multi-condition / clustering charts)."""
     out = Path(out)
-    for suite in SUITE_NAMES:
-        if suite in results:
-            bar_chart(f"{suite}: retrieval mAP (1:9 split)", results[suite], out / f"{suite}_retrieval.png")
+    for suite in suite_names(results):
+        bar_chart(f"{suite}: retrieval mAP (1:9 split)", results[suite], out / f"{suite}_retrieval.png")
     multi = {
         f"{s}:{c}": v for s, combos in results.get("multi_condition", {}).items() for c, v in combos.items()
     }
