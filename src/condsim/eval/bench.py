@@ -14,7 +14,8 @@ results.json layout (scores in percent unless noted)::
      "fewshot": {suite: {condition: {method: {"1": acc, "5": acc, "10": acc}}}},
      "difference": {suite: {attribute: {"text": acc, "contrast": acc}}},
      "ranking": {suite: {attribute: {"text": rho, "contrast": rho}}},        # Spearman, not percent
-     "meta": {model_id, quick, images per suite, seeds, seconds per suite, prompt sources}}
+     "meta": {model_id, settings (sizes, seeds, splits), crl_texts, machine, suites: {name: dataset,
+              classes, prompt sources, seconds}}}
 
 Prompts: each condition's built-in vocabulary (`condsim.conditions.get_condition`): CLAY wording
 for CLAY and the text baselines, CRL wording for CRL. With ``crl_texts`` (a JSON in the layout of
