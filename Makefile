@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned, so pip keeps the CPU wheel on disk instead of pulling a multi-GB CUDA build;
 	# torchvision 0.28.0 is the release for torch 2.13 that open_clip needs (--no-deps: its CUDA-built ops
-	# are not loadable beside CPU torch, and condsim.encoders.openclip copes with that).
+	# are not loadable beside CPU torch; condsim.encoders.torchvision_compat copes with that).
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q --no-deps torchvision==0.28.0
 	$(PY) -m pip install -q -e ".[test]"

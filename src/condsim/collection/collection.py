@@ -378,7 +378,7 @@ class Collection:
         if to_encode:
             encoding = self.encoder.encode_images_partial([query for _, query in to_encode])
             if encoding.failures:
-                reasons = "; ".join(failure.reason for failure in encoding.failures[:3])
+                reasons = "; ".join(f"{f.source}: {f.reason}" for f in encoding.failures[:3])
                 raise ImageLoadError(
                     f"query image unreadable: {reasons}", hint="give a readable image file (png, jpg, ...)"
                 )

@@ -312,9 +312,7 @@ def _run(
         for batch in _batched(to_embed, batch_size):
             encoded = encoder.encode_images_partial([entry.abspath for entry in batch], batch_size=batch_size)
             for failure in encoded.failures:
-                path = batch[failure.index].abspath
-                reason = failure.reason.removeprefix(f"{path}: ")  # the CLI puts the path in front
-                failures.append(FailedFile(path, reason))
+                failures.append(FailedFile(batch[failure.index].abspath, failure.reason))
             if encoded.indices:
                 new_items = [
                     NewItem(

@@ -89,7 +89,10 @@ class Encoder(ABC):
                     decoded.append(load_image(source))
                     indices.append(start + offset)
                 except ImageLoadError as error:
-                    failures.append(EncodeFailure(start + offset, describe_source(source), str(error)))
+                    name = describe_source(source)
+                    # load_image's messages start with the source's name, which `source` already holds
+                    reason = str(error).removeprefix(f"{name}: ")
+                    failures.append(EncodeFailure(start + offset, name, reason))
             if decoded:
                 embedded.append(_unit_rows(self._embed_images(decoded)))
         matrix = np.concatenate(embedded) if embedded else np.zeros((0, self.dim), dtype=np.float32)
@@ -101,7 +104,7 @@ class Encoder(ABC):
         """(n, dim) float32 unit rows, one per input; raises `ImageLoadError` naming every bad input."""
         result = self.encode_images_partial(images, batch_size=batch_size, show_progress=show_progress)
         if result.failures:
-            listed = "; ".join(f.reason for f in result.failures[:5])  # each reason names its source
+            listed = "; ".join(f"{f.source}: {f.reason}" for f in result.failures[:5])
             more = f" (and {len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
             raise ImageLoadError(
                 f"{len(result.failures)} of {len(images)} images could not be read: {listed}{more}",

@@ -150,7 +150,7 @@ def load_text_model(device: str = "cpu") -> Any:
 
     path = minilm_path()
     bar_was_on = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()  # its "Loading weights" bar on every CLI command is noise
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # its "Loading weights" bar on every CLI command is noise
     try:
         model = SentenceTransformer(str(path), device=device, local_files_only=True)
     except Exception as error:  # any failure here means the text tower is unusable
@@ -159,7 +159,7 @@ def load_text_model(device: str = "cpu") -> Any:
         ) from error
     finally:
         if bar_was_on:
-            transformers_logging.enable_progress_bar()
+            transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     model.eval()
     return model
 

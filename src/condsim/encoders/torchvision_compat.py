@@ -12,6 +12,7 @@ C++ ops" would. Where the ops load (a matching torch/torchvision pair) nothing i
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import sys
@@ -21,15 +22,14 @@ _OPS_WITH_UNGUARDED_FAKES = (
     "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
     "qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor",
 )
-_state = {"checked": False}
 _declared_schemas: list[object] = []  # keeps the torch.library.Library alive, which keeps the schemas
 
 
+@functools.cache
 def ensure_torchvision_importable() -> None:
-    """Declare torchvision's unguarded operator schemas when its compiled ops cannot load; idempotent."""
-    if _state["checked"] or "torchvision" in sys.modules:
+    """Declare torchvision's unguarded operator schemas when its compiled ops cannot load; runs once."""
+    if "torchvision" in sys.modules:
         return
-    _state["checked"] = True
     spec = importlib.util.find_spec("torchvision")
     if spec is None or spec.origin is None:
         return
@@ -41,11 +41,11 @@ def ensure_torchvision_importable() -> None:
         if not library.is_file():
             continue
         try:
-            torch.ops.load_library(str(library))  # what torchvision's import does next; loads once
+            torch.ops.load_library(str(library))  # type: ignore[no-untyped-call]  # what torchvision's import does next; loads once
         except (ImportError, OSError):
             break
         return
-    library_fragment = torch.library.Library("torchvision", "FRAGMENT")
+    library_fragment = torch.library.Library("torchvision", "FRAGMENT")  # type: ignore[no-untyped-call]
     for schema in _OPS_WITH_UNGUARDED_FAKES:
-        library_fragment.define(schema)
+        library_fragment.define(schema)  # type: ignore[no-untyped-call]
     _declared_schemas.append(library_fragment)
