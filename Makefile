@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench browser
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,11 +20,19 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/condsim demo --out out/demo
 
+# ruff over everything; mypy over the library with pyproject's [tool.mypy] (strict on condsim.methods)
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src/condsim
 
+# the ten slowest tests are listed at the end, so a slow one is seen (and made faster) rather than hidden
 test: $(VENV)/.installed lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
+
+# the browser test's Chromium and its driver (Debian packages, installed as root) when missing
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run_all.py

@@ -22,7 +22,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import RESULTS_DIR, print_table, write_json
 
-BENCHMARKS = ("conditional_query", "collection_query", "conditions_scaling", "encode_throughput")
+BENCHMARKS = (
+    "conditional_query",
+    "collection_query",
+    "conditions_scaling",
+    "encode_throughput",
+    "cli_latency",
+)
 SINGLE_BLAS_THREAD = {"conditional_query", "collection_query"}
 
 
@@ -84,11 +90,32 @@ def _encode_throughput(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _cli_latency(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = {row["measure"]: row for row in result["rows"]}
+    cached, no_op = rows["similar --by color, cached"], rows["index, nothing to do"]
+    images = f"{result['images']:,} images"
+    return [
+        {
+            "benchmark": "cli_latency",
+            "measure": f"{images}: cached similar --by color ({cached['peak RSS MB']:.0f} MB) / import torch",
+            "ratio": cached["time / import torch"],
+            "target": "< 1, < 200 MB",
+        },
+        {
+            "benchmark": "cli_latency",
+            "measure": f"{images}: no-op re-index ({no_op['wall s (median)']:.2f} s) / import torch",
+            "ratio": no_op["time / import torch"],
+            "target": "< 2 s at 10,000 images",
+        },
+    ]
+
+
 HEADLINES: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "conditional_query": _conditional_query,
     "collection_query": _collection_query,
     "conditions_scaling": _conditions_scaling,
     "encode_throughput": _encode_throughput,
+    "cli_latency": _cli_latency,
 }
 
 

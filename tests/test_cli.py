@@ -1,9 +1,9 @@
 """The command line: every command's happy path on a tiny rendered store, and every user-mistake path.
 
-The store is built from 24 small rendered scenes with a fake deterministic encoder (64-d pixel
-statistics for images, seeded random vectors for texts), patched in as `condsim.encoders.load_encoder`
-so no model is loaded. Error paths go through `condsim.cli.main` (in process and, once, as a real
-`python -m condsim` subprocess): exit code 2, one `error:` line and one `hint:` line, no traceback.
+The store is built from 24 small rendered scenes with the suite's fake encoder (tests/conftest.py),
+which is also what the default model becomes here, so no real model is loaded. Error paths go
+through `condsim.cli.main` (in process and, once, as a real `python -m condsim` subprocess): exit
+code 2, one `error:` line and one `hint:` line, no traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,40 +25,15 @@ import condsim.cli as cli
 import condsim.encoders
 from condsim.collection import Store, index_folder
 from condsim.data.scenes import render_scene, scene_spec_at
-from condsim.encoders.base import Encoder
 
-MODEL_ID = "fake-cli-model"
-DIM = 64
+#: the fake model the shared store is indexed with, loaded by name through the real registry
+MODEL_ID = "fake:cli@64"
 SEED = 4242
 N_IMAGES = 24
 
 
-class FakeEncoder(Encoder):
-    """Tests only: an image is its 4x4 thumbnail plus colour statistics; a text a seeded random vector."""
-
-    model_id = MODEL_ID
-    dim = DIM
-
-    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        rows = []
-        for image in images:
-            pixels = np.asarray(image.convert("RGB").resize((4, 4)), dtype=np.float64) / 255.0
-            features = np.concatenate(
-                [pixels.ravel(), pixels.mean(axis=(0, 1)), pixels.std(axis=(0, 1)), np.ones(10)]
-            )
-            rows.append(features[:DIM])
-        return np.asarray(rows, dtype=np.float32)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        return np.stack(
-            [np.random.default_rng(zlib.crc32(text.encode())).standard_normal(DIM) for text in texts]
-        ).astype(np.float32)
-
-
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every model load in these tests gets the fake encoder."""
-    monkeypatch.setattr(condsim.encoders, "load_encoder", lambda name=None, **_: FakeEncoder())
+#: every load of the default model gets the suite's fake model; named ones go through the real registry
+pytestmark = pytest.mark.usefixtures("fake_default_model")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +49,7 @@ def collection_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
         render_scene(spec, 48).save(images / name)
         labels[name] = spec.labels()
     store = root / "store"
-    index_folder(images, store, FakeEncoder(), show_progress=False)
+    index_folder(images, store, condsim.encoders.load_encoder(MODEL_ID), show_progress=False)
     yield images, store, labels
 
 
@@ -97,6 +71,14 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
         cli.main([str(arg) for arg in args])
     captured = capsys.readouterr()
     return int(exited.value.code or 0), captured.out, captured.err
+
+
+def results(output: str) -> list[dict]:
+    """The "results" of the JSON result envelope printed by every listing command's --json."""
+    envelope = json.loads(output)
+    assert {"query", "method", "conditions", "model", "store_version", "results"} <= set(envelope)
+    hits: list[dict] = envelope["results"]
+    return hits
 
 
 def assert_user_error(code: int, err: str, *words: str) -> None:
@@ -126,7 +108,7 @@ def test_index_is_incremental_and_lists_skipped_files(runner: CliRunner, tmp_pat
     assert "indexed (new or changed)" in first
     assert "notes.txt" in first and "broken.png" in first
     with Store.open(store) as opened:
-        assert len(opened) == 4 and opened.model_id == MODEL_ID
+        assert len(opened) == 4 and opened.model_id == condsim.encoders.load_encoder().model_id
 
     (folder / "a0.png").unlink()
     render_scene(scene_spec_at(SEED, 9), 32).save(folder / "new.png")
@@ -171,8 +153,18 @@ def test_similar_with_k_beyond_the_store_returns_every_other_image(
     runner: CliRunner, collection_dir: tuple[Path, Path, dict]
 ) -> None:
     images, store, _ = collection_dir
-    output = invoke(runner, "similar", images / "scene_00.png", "--store", store, "-k", "1000", "--json")
-    assert len(json.loads(output)) == N_IMAGES - 1
+    output = invoke(
+        runner,
+        "similar",
+        images / "scene_00.png",
+        "--store",
+        store,
+        "-k",
+        "1000",
+        "--json",
+        "--keep-duplicates",
+    )
+    assert len(results(output)) == N_IMAGES - 1
 
 
 def test_similar_json_by_condition(runner: CliRunner, collection_dir: tuple[Path, Path, dict]) -> None:
@@ -180,13 +172,13 @@ def test_similar_json_by_condition(runner: CliRunner, collection_dir: tuple[Path
     output = invoke(
         runner, "similar", images / "scene_01.png", "--store", store, "--by", "colour", "-k", "6", "--json"
     )
-    hits = json.loads(output)
+    hits = results(output)
     assert len(hits) == 6
-    assert all({"path", "score", "contributions"} <= set(hit) for hit in hits)
+    assert all({"id", "path", "score", "contributions"} <= set(hit) for hit in hits)
     assert all(set(hit["contributions"]) == {"color"} for hit in hits)
     scores = [hit["score"] for hit in hits]
     assert scores == sorted(scores, reverse=True)
-    assert all(Path(hit["path"]).is_file() for hit in hits)
+    assert all((images / hit["path"]).is_file() for hit in hits)  # paths relative to the indexed folder
 
 
 def test_similar_weights_sum_to_score_and_methods(
@@ -208,12 +200,12 @@ def test_similar_weights_sum_to_score_and_methods(
         "colour=3",
         "--json",
     )
-    hits = json.loads(output)
+    hits = results(output)
     for hit in hits:
         assert set(hit["contributions"]) == {"color", "shape"}
         assert sum(hit["contributions"].values()) == pytest.approx(hit["score"], abs=1e-5)
     for method in ("crl", "rerank"):
-        hits = json.loads(
+        hits = results(
             invoke(
                 runner,
                 "similar",
@@ -230,8 +222,20 @@ def test_similar_weights_sum_to_score_and_methods(
             )
         )
         assert len(hits) == 4
-    negated = json.loads(
-        invoke(runner, "similar", query, "--store", store, "--by", "shape", "--not", "color", "--json")
+    negated = results(
+        invoke(
+            runner,
+            "similar",
+            query,
+            "--store",
+            store,
+            "--by",
+            "shape",
+            "--not",
+            "color",
+            "--json",
+            "--keep-duplicates",
+        )
     )
     assert len(negated) == 20
 
@@ -240,7 +244,7 @@ def test_similar_by_relative_path_of_an_indexed_image(
     runner: CliRunner, collection_dir: tuple[Path, Path, dict]
 ) -> None:
     _, store, _ = collection_dir
-    hits = json.loads(invoke(runner, "similar", "scene_03.png", "--store", store, "-k", "3", "--json"))
+    hits = results(invoke(runner, "similar", "scene_03.png", "--store", store, "-k", "3", "--json"))
     assert len(hits) == 3 and all(not hit["path"].endswith("scene_03.png") for hit in hits)
 
 
@@ -273,7 +277,7 @@ def test_similar_with_a_prompts_file(
     images, store, _ = collection_dir
     values = tmp_path / "hues.txt"
     values.write_text("\n".join(f"hue number {index}" for index in range(12)))
-    hits = json.loads(
+    hits = results(
         invoke(
             runner,
             "similar",
@@ -297,9 +301,9 @@ def test_similar_with_a_prompts_file(
 
 def test_search(runner: CliRunner, collection_dir: tuple[Path, Path, dict]) -> None:
     _, store, _ = collection_dir
-    hits = json.loads(invoke(runner, "search", "a red cube", "--store", store, "-k", "4", "--json"))
+    hits = results(invoke(runner, "search", "a red cube", "--store", store, "-k", "4", "--json"))
     assert len(hits) == 4 and all(hit["contributions"] == {} for hit in hits)
-    hits = json.loads(
+    hits = results(
         invoke(runner, "search", "a red cube", "--store", store, "--by", "color", "-k", "4", "--json")
     )
     assert len(hits) == 4 and all(set(hit["contributions"]) == {"color"} for hit in hits)
@@ -310,22 +314,25 @@ def test_rank_orders_by_the_text_direction(
     runner: CliRunner, collection_dir: tuple[Path, Path, dict]
 ) -> None:
     images, store, _ = collection_dir
-    payload = json.loads(
-        invoke(runner, "rank", "--by", "larger|smaller", "--store", store, "-k", "3", "--json")
-    )
-    encoder = FakeEncoder()
+    output = invoke(runner, "rank", "--compare", "larger|smaller", "--store", store, "-k", "3", "--json")
+    hits, payload = results(output), json.loads(output)
+    assert payload["direction"] == ["larger", "smaller"] and payload["query"] == {"compare": "larger|smaller"}
+    top = [hit for hit in hits if hit["end"] == "top"]
+    bottom = [hit for hit in hits if hit["end"] == "bottom"]
+    encoder = condsim.encoders.load_encoder(MODEL_ID)
     texts = encoder.encode_texts(["larger", "smaller"]).astype(np.float64)
     direction = texts[0] - texts[1]
     direction /= np.linalg.norm(direction)
     paths = sorted(images.glob("*.png"))
     vectors = encoder.encode_images(paths).astype(np.float64)
     reference = vectors @ direction
-    best = [str(paths[i]) for i in np.argsort(-reference)[:3]]
-    worst = [str(paths[i]) for i in np.argsort(reference)[:3]]
-    assert [hit["path"] for hit in payload["top"]] == best
-    assert [hit["path"] for hit in payload["bottom"]] == worst
-    assert payload["top"][0]["score"] == pytest.approx(reference.max(), abs=1e-5)
-    table = invoke(runner, "rank", "--by", "a larger object", "--store", store, "-k", "2")
+    best = [paths[i].name for i in np.argsort(-reference)[:3]]
+    worst = [paths[i].name for i in np.argsort(reference)[:3]]
+    assert [hit["path"] for hit in top] == best  # paths relative to the indexed folder
+    assert [hit["path"] for hit in bottom] == worst
+    assert top[0]["score"] == pytest.approx(reference.max(), abs=1e-5)
+    assert len({hit["id"] for hit in hits}) == 6
+    table = invoke(runner, "rank", "--compare", "a larger object", "--store", store, "-k", "2")
     assert "most 'a larger object'" in table
 
 
@@ -347,6 +354,27 @@ def test_cluster_writes_csv_and_sheets(
     assert sorted(path.name for path in out.glob("cluster_*.png")) == [
         f"cluster_{c}.png" for c in sorted(clusters)
     ]
+    output = invoke(
+        runner,
+        "cluster",
+        "--by",
+        "color",
+        "-n",
+        "3",
+        "--store",
+        store,
+        "--method",
+        method,
+        "--out",
+        out,
+        "--json",
+    )
+    hits, envelope = results(output), json.loads(output)
+    assert envelope["method"] == method and envelope["conditions"]["by"] == ["color"]
+    by_name = {row["path"].rsplit("/", 1)[-1]: int(row["cluster"]) for row in rows}
+    assert {hit["path"]: hit["cluster"] for hit in hits} == by_name  # the same assignment as the CSV
+    assert all(hit["score"] == pytest.approx(-hit["distance"]) for hit in hits)
+    assert sum(cluster["images"] for cluster in envelope["clusters"]) == N_IMAGES
 
 
 def test_classify_predicts_every_other_image(
@@ -386,6 +414,28 @@ def test_classify_predicts_every_other_image(
         assert {Path(row["path"]).name for row in rows} == set(labels) - set(labelled)
         assert {row["label"] for row in rows} <= {"few", "many"}
         assert all(0.0 <= float(row["confidence"]) <= 1.0 for row in rows)
+        output = invoke(
+            runner,
+            "classify",
+            "--by",
+            "count",
+            "--labels",
+            labels_csv,
+            "--store",
+            store,
+            "--method",
+            method,
+            "--out",
+            predictions,
+            "--json",
+        )
+        hits, envelope = results(output), json.loads(output)
+        assert {hit["path"]: (hit["label"], round(hit["score"], 4)) for hit in hits} == {
+            Path(row["path"]).name: (row["label"], float(row["confidence"])) for row in rows
+        }
+        assert set(envelope["labelled"]) == {"few", "many"} and sum(envelope["predicted"].values()) == len(
+            hits
+        )
 
 
 # ------------------------------------------------------------------------------------------- conditions
@@ -460,10 +510,10 @@ def test_conditions_lists_builtins_and_shows_prompts(runner: CliRunner) -> None:
             ["not in the store"],
         ),
         (["classify", "--by", "", "--labels", "{one_label}", "--store", "{store}"], ["empty"]),
-        (["rank", "--by", "larger|", "--store", "{store}"], ["larger|"]),
-        (["rank", "--by", "big|big", "--store", "{store}"], ["same text"]),
-        (["rank", "--by", "larger|smaller", "--store", "{store}", "-k", "0"], ["-k 0"]),
-        (["rank", "--by", "larger|smaller", "--store", "{missing}"], ["no store"]),
+        (["rank", "--compare", "larger|", "--store", "{store}"], ["larger|"]),
+        (["rank", "--compare", "big|big", "--store", "{store}"], ["same text"]),
+        (["rank", "--compare", "larger|smaller", "--store", "{store}", "-k", "0"], ["-k 0"]),
+        (["rank", "--compare", "larger|smaller", "--store", "{missing}"], ["no store"]),
         (["conditions", "flavour"], ["unknown condition"]),
         (["similar", "{image}"], ["--store"]),
         (["frobnicate"], ["frobnicate"]),
@@ -585,7 +635,7 @@ def test_llm_conditions_are_generated_once_and_cached(
     assert "fabric kind 69" in detail and "llm" in detail
     asked = len(fake_llm)
     assert asked >= 1
-    hits = json.loads(
+    hits = results(
         invoke(
             runner,
             "similar",
@@ -616,3 +666,30 @@ def test_llm_without_an_endpoint_is_a_one_line_error(
         capsys, "similar", images / "scene_00.png", "--store", store, "--by", "weave pattern", "--llm"
     )
     assert_user_error(code, err, "--llm")
+
+
+# ------------------------------------------------------------------------------------------- the package
+
+
+def test_method_options_offer_the_registered_methods(capsys: pytest.CaptureFixture[str]) -> None:
+    """The --method help texts are static (so --help imports no numpy); they must name the registry's
+    methods, and every registered method must be accepted."""
+    from condsim.methods import CONDITIONAL_METHODS, QUERY_METHODS
+
+    for command, methods in (("similar", QUERY_METHODS), ("cluster", CONDITIONAL_METHODS)):
+        code, out, _ = run_main(capsys, command, "--help")
+        assert code == 0 and all(method in out for method in methods), out
+    from condsim.cli.options import feature_methods, query_methods
+
+    assert tuple(query_methods()) == tuple(QUERY_METHODS)
+    assert tuple(feature_methods()) == tuple(CONDITIONAL_METHODS)
+
+
+def test_importing_the_command_line_loads_no_numerical_library() -> None:
+    """`condsim --help` stays fast: the commands import numpy, torch and the library when they run."""
+    code = (
+        "import sys, condsim.cli; print(sorted(m for m in ('numpy', 'torch', 'sklearn') if m in sys.modules))"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"

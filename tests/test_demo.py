@@ -1,14 +1,14 @@
 """`condsim demo`: renders, indexes, queries and writes sheets; tables and precision lines are printed.
 
-The fast tests use a fake encoder (pixel statistics, seeded random text vectors); one test runs the
-real built-in model when its weights are installed.
+The fast tests use the suite's fake encoder (tests/conftest.py); one test runs the real built-in model
+when its weights are installed.
 """
 
 from __future__ import annotations
 
 import csv
-import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,47 +16,17 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-import condsim.encoders
 from condsim.cli import app
 from condsim.collection import Store
-from condsim.data.scenes import TRAINING_SEEDS, TrainingSeedError
+from condsim.data.seeds import TRAINING_SEEDS, TrainingSeedError
 from condsim.demo import DEMO_CONDITIONS, DEMO_SEED, run_demo
-from condsim.encoders.base import Encoder
+from condsim.encoders import load_encoder
 from condsim.errors import InvalidInputError
-
-DIM = 64
-
-
-class FakeEncoder(Encoder):
-    """Tests only: an image is its 4x4 thumbnail plus colour statistics; a text a seeded random vector."""
-
-    model_id = "fake-demo-model"
-    dim = DIM
-
-    def __init__(self) -> None:
-        self.images_embedded = 0
-
-    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        self.images_embedded += len(images)
-        rows = []
-        for image in images:
-            pixels = np.asarray(image.resize((4, 4)), dtype=np.float64) / 255.0
-            rows.append(
-                np.concatenate(
-                    [pixels.ravel(), pixels.mean(axis=(0, 1)), pixels.std(axis=(0, 1)), np.ones(10)]
-                )
-            )
-        return np.asarray(rows, dtype=np.float32)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        return np.stack(
-            [np.random.default_rng(zlib.crc32(text.encode())).standard_normal(DIM) for text in texts]
-        ).astype(np.float32)
 
 
 def test_demo_writes_images_store_labels_and_sheets(tmp_path: Path) -> None:
     console = Console(record=True, width=140)
-    encoder = FakeEncoder()
+    encoder: Any = load_encoder("fake:demo@64")  # the suite's fake model (tests/conftest.py)
     report = run_demo(tmp_path / "demo", n_images=30, k=5, n_queries=10, encoder=encoder, console=console)
 
     assert DEMO_SEED not in TRAINING_SEEDS
@@ -64,10 +34,14 @@ def test_demo_writes_images_store_labels_and_sheets(tmp_path: Path) -> None:
         f"scene_{i:05d}.png" for i in range(30)
     ]
     with Store.open(report.store) as store:
-        assert len(store) == 30
+        assert len(store) == 31  # the scenes and the planted copy of the query
     with report.labels_csv.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 30 and set(rows[0]) == {"path", "color", "shape", "texture", "count"}
+    assert len(rows) == 31 and set(rows[0]) == {"path", "color", "shape", "texture", "count"}
+    assert report.duplicate is not None and report.duplicate.name == f"copy_of_{report.query.stem}.jpg"
+    assert report.duplicate_left_out
+    assert report.shifted is not None and len(report.shifted.results) == 5
+    assert report.shift_colour in ("red", "blue") and set(report.shift_share) == {"before", "after"}
     assert report.query_labels == {key: rows[int(report.query.stem[-5:])][key] for key in report.query_labels}
 
     assert [query.condition for query in report.queries] == [None, *DEMO_CONDITIONS]
@@ -104,17 +78,17 @@ def test_demo_writes_images_store_labels_and_sheets(tmp_path: Path) -> None:
     assert encoder.images_embedded == before
 
 
-def test_demo_rejects_bad_sizes_and_training_seeds(tmp_path: Path) -> None:
+def test_demo_rejects_bad_sizes_and_training_seeds(tmp_path: Path, fake_encoder: Any) -> None:
     with pytest.raises(InvalidInputError):
-        run_demo(tmp_path, n_images=5, encoder=FakeEncoder())
+        run_demo(tmp_path, n_images=5, encoder=fake_encoder)
     with pytest.raises(InvalidInputError):
-        run_demo(tmp_path, n_images=30, k=30, encoder=FakeEncoder())
+        run_demo(tmp_path, n_images=30, k=30, encoder=fake_encoder)
     with pytest.raises(TrainingSeedError):
-        run_demo(tmp_path, n_images=30, seed=min(TRAINING_SEEDS), encoder=FakeEncoder())
+        run_demo(tmp_path, n_images=30, seed=min(TRAINING_SEEDS), encoder=fake_encoder)
 
 
-def test_demo_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(condsim.encoders, "load_encoder", lambda name=None, **_: FakeEncoder())
+@pytest.mark.usefixtures("fake_default_model")
+def test_demo_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "out"), "--n", "24", "-k", "4"])
     assert result.exit_code == 0, result.output
     assert "by shape (CLAY" in result.output and "precision@4 by count" in result.output
@@ -122,6 +96,7 @@ def test_demo_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "by_color.png",
         "by_count.png",
         "by_shape.png",
+        "like_this_but.png",
         "plain.png",
     ]
 
@@ -138,4 +113,6 @@ def test_demo_with_the_builtin_model(tmp_path: Path) -> None:
     console = Console(record=True, width=140)
     report = run_demo(tmp_path / "demo", n_images=60, k=5, n_queries=20, console=console)
     assert len(report.queries) == 4 and all(len(query.results) == 5 for query in report.queries)
-    assert "precision@5 by color" in console.export_text()
+    printed = console.export_text()
+    assert "precision@5 by color" in printed and "left out" in printed
+    assert report.duplicate_left_out and report.shift_share["after"] > report.shift_share["before"]

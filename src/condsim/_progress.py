@@ -1,10 +1,13 @@
-"""One progress bar for every long step (counts, rate, ETA), silent when disabled."""
+"""One progress bar for every long step (counts, rate, ETA), and one status line for a step of
+unknown length (loading a model, scanning a folder); both silent when disabled."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,3 +45,14 @@ def track(items: Iterable[T], *, total: int | None, description: str, enabled: b
             done = progress.tasks[task].completed + 1
             speed = progress.tasks[task].speed
             progress.update(task, completed=done, rate=f"{speed:,.1f}/s" if speed else "")
+
+
+@contextmanager
+def status(message: str, *, enabled: bool = True) -> Iterator[None]:
+    """A spinner with `message` on stderr for the duration of the block (nothing on a pipe or when
+    not `enabled`), so a terminal shows at once what a slow step is doing."""
+    if not enabled:
+        yield
+        return
+    with Console(stderr=True).status(message):
+        yield

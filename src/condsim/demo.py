@@ -9,6 +9,11 @@
    precision@k: the fraction of the k results that share the query's value of the condition, for
    this query and averaged over `n_queries` queries (the mean is the stabler number).
 4. Write one contact sheet per query to OUT/sheets (results framed green / red: match / mismatch).
+5. Duplicates: a JPEG re-encode of the query (OUT/images/copy_of_<query>.jpg) is indexed with the
+   scenes; it scores 1.000 with `keep_duplicates=True` and is left out of the results by default.
+6. "Like this, but red": the query moved by the text "but red" inside the colour space
+   (`condsim.collection.compose`), with the share of red results before and after (blue is asked for
+   when the query is red).
 
 Plain similarity mixes every factor of variation; a condition keeps only the one asked for, so the
 conditional rows should match the query on that column far more often than the plain rows do.
@@ -25,19 +30,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from condsim.collection import Collection, Result, index_folder
-from condsim.data.scenes import check_not_training_seed, render_scene, scene_spec_at
+from condsim.collection.duplicates import find_duplicates
+from condsim.data.scenes import render_scene, scene_spec_at
+from condsim.data.seeds import check_not_training_seed
 from condsim.errors import InvalidInputError, StoreModelMismatchError
 from condsim.sheets import MATCH_BORDER, MISMATCH_BORDER, results_sheet
 
 if TYPE_CHECKING:
     from condsim.encoders.base import Encoder
 
-#: seed of the demo collection (never one of `condsim.data.scenes.TRAINING_SEEDS`)
+#: seed of the demo collection (never one of `condsim.data.seeds.TRAINING_SEEDS`)
 DEMO_SEED = 20_250_601
 #: the conditions the demo queries by, with the scene label each one is about
 DEMO_CONDITIONS: tuple[str, ...] = ("color", "shape", "count")
@@ -45,6 +53,8 @@ LABEL_COLUMNS: tuple[str, ...] = ("color", "shape", "texture", "count")
 MIN_IMAGES = 20
 MAX_IMAGES = 20_000
 IMAGE_SIZE = 128
+#: file name prefix of the demo's planted duplicate of the query
+DUPLICATE_PREFIX = "copy_of_"
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,13 @@ class DemoReport:
     #: condition -> {"plain": mean P@k, "clay": mean P@k} over `n_queries` queries
     mean_precision: dict[str, dict[str, float]] = field(default_factory=dict)
     n_queries: int = 0
+    #: the planted JPEG copy of the query, and whether `similar` left it out by default
+    duplicate: Path | None = None
+    duplicate_left_out: bool = False
+    #: "like this, but <colour>": the colour asked for, its results, and the colour's share before/after
+    shifted: DemoQuery | None = None
+    shift_colour: str = ""
+    shift_share: dict[str, float] = field(default_factory=dict)
 
 
 def render_collection(folder: Path, n_images: int, seed: int = DEMO_SEED) -> dict[str, dict[str, str]]:
@@ -225,6 +242,8 @@ def run_demo(
 
     with console.status(f"rendering {n_images} scenes into {images}"):
         labels = render_collection(images, n_images, seed)
+    query_name = _choose_query(labels)
+    duplicate = _plant_duplicate(images, query_name, labels)
     labels_csv = out_dir / "labels.csv"
     _write_labels(labels_csv, labels)
     console.print(
@@ -246,10 +265,9 @@ def run_demo(
         soft_wrap=True,
     )
 
-    query_name = _choose_query(labels)
     query = images / query_name
     query_labels = labels[query_name]
-    demo = DemoReport(out_dir, images, store, labels_csv, query, query_labels, k)
+    demo = DemoReport(out_dir, images, store, labels_csv, query, query_labels, k, duplicate=duplicate)
     describe = ", ".join(f"{column} {query_labels[column]}" for column in LABEL_COLUMNS)
     console.print(f"\n[bold]query[/]: {query_name} ({describe})", highlight=False, soft_wrap=True)
 
@@ -299,6 +317,8 @@ def run_demo(
         query_names = list(labels)[: max(1, min(n_queries, n_images))]
         demo.n_queries = len(query_names)
         demo.mean_precision = _mean_precision(collection, query_names, labels, images, k)
+        _show_duplicates(collection, demo, console)
+        _show_text_shift(collection, demo, labels, sheets / "like_this_but.png", console)
 
     plain = demo.queries[0]
     summary = Table(title=f"precision@{k}: share of results with the query's value", title_justify="left")
@@ -332,8 +352,85 @@ def run_demo(
         )
     console.print(f"contact sheets in {sheets}", highlight=False, soft_wrap=True)
     console.print(
-        f"next: condsim similar {query} --store {store} --by color --sheet similar.png",
+        f"next: condsim similar {query} --store {store} --by color --sheet similar.png\n"
+        f'      condsim similar {query} --store {store} --by color --text "but {demo.shift_colour}"\n'
+        f"      condsim duplicates --store {store}",
         highlight=False,
         soft_wrap=True,
     )
     return demo
+
+
+def _plant_duplicate(images: Path, query_name: str, labels: dict[str, dict[str, str]]) -> Path:
+    """Write a JPEG re-encode of the query beside it (the same picture, other bytes), give it the
+    query's labels, and remove copies planted by earlier runs for another query."""
+    duplicate = images / f"{DUPLICATE_PREFIX}{Path(query_name).stem}.jpg"
+    for stale in images.glob(f"{DUPLICATE_PREFIX}*"):
+        if stale != duplicate:
+            stale.unlink()
+    if not duplicate.is_file():
+        with Image.open(images / query_name) as original:
+            original.convert("RGB").save(duplicate, format="JPEG", quality=85)
+    labels[duplicate.name] = dict(labels[query_name])
+    return duplicate
+
+
+def _show_duplicates(collection: Collection, demo: DemoReport, console: Console) -> None:
+    """Step 5: the planted copy is the query's top plain result only when duplicates are kept."""
+    assert demo.duplicate is not None
+    kept = collection.similar(demo.query, method="plain", k=1, keep_duplicates=True)
+    default = collection.similar(demo.query, method="plain", k=demo.k)
+    demo.duplicate_left_out = all(Path(result.path) != demo.duplicate for result in default)
+    groups = find_duplicates(collection)
+    top = f"{Path(kept[0].path).name} at {kept[0].score:.3f}" if kept else "nothing"
+    console.print(
+        f"\n[bold]duplicates[/]: {demo.duplicate.name} is a JPEG re-encode of the query. With "
+        f"keep_duplicates=True the query's best match is {top}; by default it is "
+        f"{'left out' if demo.duplicate_left_out else 'still listed'}. "
+        f"`condsim duplicates` finds {len(groups)} group(s) of duplicates in the collection.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _show_text_shift(
+    collection: Collection,
+    demo: DemoReport,
+    labels: dict[str, dict[str, str]],
+    sheet_path: Path,
+    console: Console,
+) -> None:
+    """Step 6: "like this, but red" by colour, with the share of red results before and after."""
+    colour = "red" if demo.query_labels["color"] != "red" else "blue"
+    before = collection.similar(demo.query, by="color", k=demo.k)
+    after = collection.similar(demo.query, by="color", text=f"but {colour}", k=demo.k)
+    demo.shift_colour = colour
+    demo.shift_share = {
+        "before": float(np.mean([_labels_of(r, labels).get("color") == colour for r in before]))
+        if before
+        else 0.0,
+        "after": float(np.mean([_labels_of(r, labels).get("color") == colour for r in after]))
+        if after
+        else 0.0,
+    }
+    title = f'like this, but {colour}: by color with --text "but {colour}" (CLAY, top {demo.k})'
+    console.print(_results_table(title, after, demo.query_labels, labels, None))
+    console.print(
+        f"share of {colour} results by color: {demo.shift_share['before']:.2f} for the image alone, "
+        f"{demo.shift_share['after']:.2f} with the text",
+        highlight=False,
+        soft_wrap=True,
+    )
+    borders = [
+        MATCH_BORDER if _labels_of(r, labels).get("color") == colour else MISMATCH_BORDER for r in after
+    ]
+    captions = [[" ".join(_labels_of(r, labels).get(c, "?") for c in ("color", "shape"))] for r in after]
+    sheet = results_sheet(
+        demo.query,
+        [(r.path, r.score) for r in after],
+        sheet_path,
+        condition=f"color, but {colour}",
+        captions=captions,
+        borders=borders,
+    )
+    demo.shifted = DemoQuery("color", after, {"color": demo.shift_share["after"]}, sheet)

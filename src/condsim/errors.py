@@ -59,6 +59,10 @@ class StoreVersionError(StoreError):
     """The store was written by a newer condsim format version."""
 
 
+class StoreCorruptError(StoreError):
+    """The store's files are damaged or inconsistent (the message names the repair)."""
+
+
 class StoreModelMismatchError(StoreError):
     """The store was built with another encoder than the one requested."""
 

@@ -1,60 +1,12 @@
-"""Shared fixtures for the collection tests: a tiny deterministic encoder and image folders."""
+"""Shared fixtures for the collection tests: small image folders (the fake model is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-from condsim.encoders.base import Encoder
-
-DIM = 16
-
-
-class FakeEncoder(Encoder):
-    """Embeds an image by colour statistics and a text by a seeded random vector (tests only).
-
-    Counts every image and text it embeds so tests can assert what was (re-)encoded.
-    """
-
-    def __init__(
-        self, model_id: str = "fake-test-model", dim: int = DIM, fail_after_batches: int | None = None
-    ):
-        self.model_id = model_id
-        self.dim = dim
-        self.images_embedded = 0
-        self.texts_embedded = 0
-        self.batches = 0
-        self.fail_after_batches = fail_after_batches
-
-    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        if self.fail_after_batches is not None and self.batches >= self.fail_after_batches:
-            raise KeyboardInterrupt("simulated kill")
-        self.batches += 1
-        self.images_embedded += len(images)
-        rows = []
-        for image in images:
-            pixels = np.asarray(image.resize((8, 8)), dtype=np.float64) / 255.0
-            features = np.concatenate(
-                [
-                    pixels.mean(axis=(0, 1)),
-                    pixels.std(axis=(0, 1)),
-                    pixels[:4].mean(axis=(0, 1)),
-                    pixels[:, :4].mean(axis=(0, 1)),
-                ]
-            )
-            padded = np.resize(features, self.dim) + 0.05 * np.arange(self.dim) / self.dim
-            rows.append(padded + 0.01)
-        return np.asarray(rows, dtype=np.float32)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        self.texts_embedded += len(texts)
-        return np.stack(
-            [np.random.default_rng(zlib.crc32(text.encode())).standard_normal(self.dim) for text in texts]
-        ).astype(np.float32)
 
 
 def write_image(path: Path, colour: tuple[int, int, int], size: int = 12, seed: int = 0) -> Path:
@@ -81,11 +33,6 @@ COLOURS = [
 
 
 @pytest.fixture
-def encoder() -> FakeEncoder:
-    return FakeEncoder()
-
-
-@pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """12 images in two sub-folders, plus a text file and a corrupt 'image'."""
     root = tmp_path / "photos"
@@ -95,11 +42,6 @@ def image_folder(tmp_path: Path) -> Path:
     (root / "notes.txt").write_text("not an image")
     (root / "broken.jpg").write_bytes(b"\xff\xd8 this is not really a jpeg")
     return root
-
-
-@pytest.fixture
-def make_encoder() -> type[FakeEncoder]:
-    return FakeEncoder
 
 
 @pytest.fixture

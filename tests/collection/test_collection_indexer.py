@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from condsim.collection.indexer import index_folder
-from condsim.collection.store import Store
+from condsim._files import file_sha256
+from condsim.collection.indexer import IndexPlan, index_folder, plan_index
+from condsim.collection.store import NewItem, Store
 from condsim.errors import StoreError, StoreModelMismatchError
 
 
@@ -28,15 +29,15 @@ def _store_state(store_dir: Path) -> dict[str, np.ndarray]:
         return {item.relpath: store.vectors([item.row])[0] for item in store.items()}
 
 
-def test_first_index_lists_failures_and_skips(image_folder: Path, tmp_path: Path, encoder: Any) -> None:
-    report = _index(image_folder, tmp_path / "store", encoder)
+def test_first_index_lists_failures_and_skips(image_folder: Path, tmp_path: Path, fake_encoder: Any) -> None:
+    report = _index(image_folder, tmp_path / "store", fake_encoder)
     assert report.indexed == 12 and report.total == 12 and report.ok
-    assert encoder.images_embedded == 12
+    assert fake_encoder.images_embedded == 12
     assert [Path(f.path).name for f in report.failed] == ["broken.jpg"]
     assert "not a readable image" in report.failed[0].reason
     assert [Path(p).name for p in report.skipped] == ["notes.txt"]
     with Store.open(tmp_path / "store") as store:
-        assert store.model_id == encoder.model_id and len(store) == 12
+        assert store.model_id == fake_encoder.model_id and len(store) == 12
         assert [Path(p).name for p, _ in store.failures()] == ["broken.jpg"]
         relpaths = {item.relpath for item in store.items()}
         assert "a/img01.png" in relpaths and "b/deep/img00.png" in relpaths
@@ -152,16 +153,16 @@ def test_file_that_became_unreadable_is_dropped(
     assert "a/img01.png" not in _store_state(tmp_path / "store")
 
 
-def test_empty_folder_reports_nothing_indexed(tmp_path: Path, encoder: Any) -> None:
+def test_empty_folder_reports_nothing_indexed(tmp_path: Path, fake_encoder: Any) -> None:
     (tmp_path / "empty").mkdir()
-    report = _index(tmp_path / "empty", tmp_path / "store", encoder)
+    report = _index(tmp_path / "empty", tmp_path / "store", fake_encoder)
     assert report.nothing_indexed and not report.ok and report.total == 0
 
 
-def test_only_bad_files_reports_nothing_indexed(tmp_path: Path, encoder: Any) -> None:
+def test_only_bad_files_reports_nothing_indexed(tmp_path: Path, fake_encoder: Any) -> None:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.png").write_bytes(b"nope")
-    report = _index(tmp_path / "bad", tmp_path / "store", encoder)
+    report = _index(tmp_path / "bad", tmp_path / "store", fake_encoder)
     assert report.nothing_indexed and len(report.failed) == 1
 
 
@@ -210,7 +211,7 @@ _KILL_SCRIPT = textwrap.dedent(
     from condsim.encoders.base import Encoder
 
     class DyingEncoder(Encoder):
-        model_id = "fake-test-model"
+        model_id = "fake:test"
         dim = 16
         batches = 0
         def _embed_images(self, images):
@@ -243,3 +244,155 @@ def test_hard_killed_process_resumes(image_folder: Path, tmp_path: Path, make_en
     with Store.open(tmp_path / "store") as store:
         relpaths = [item.relpath for item in store.items()]
         assert len(relpaths) == len(set(relpaths)) == 12 and store.n_rows == 12
+
+
+# ---------------------------------------------------------------------------------- the plan step
+# The plan needs no model and never decodes an image, so these folders hold arbitrary bytes.
+
+
+def _write(path: Path, payload: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return path
+
+
+def _stored(tmp_path: Path, root: Path, relpaths: list[str]) -> Store:
+    """A store holding `relpaths` of `root` as they are on disk now, with one random vector each."""
+    store = Store.create(tmp_path / "plan-store", "plan-model", 4)
+    files = [root / relpath for relpath in relpaths]
+    items = [
+        NewItem(relpath, str(path), file_sha256(path), path.stat().st_size, path.stat().st_mtime_ns)
+        for relpath, path in zip(relpaths, files, strict=True)
+    ]
+    store.add(np.random.default_rng(0).standard_normal((len(items), 4)).astype(np.float32), items)
+    return store
+
+
+def _counting_hash(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the files the plan hashes (it must not read a file whose size and mtime still match)."""
+    hashed: list[str] = []
+
+    def counting(path: str | os.PathLike[str]) -> str:
+        hashed.append(Path(path).name)
+        return file_sha256(path)
+
+    monkeypatch.setattr("condsim.collection.index_plan.file_sha256", counting)
+    return hashed
+
+
+def test_plan_of_an_empty_store_embeds_every_image_in_scan_order(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    _write(root / "z.png", b"z")
+    _write(root / "sub" / "a.JPG", b"a")
+    _write(root / "b.webp", b"b")
+    _write(root / "readme.txt", b"text")
+    _write(root / ".hidden.png", b"h")
+    plan = plan_index(root, [])
+    assert isinstance(plan, IndexPlan) and plan.root == root
+    assert [item.relpath for item in plan.embed] == ["b.webp", "z.png", "sub/a.JPG"]
+    assert plan.new == plan.embed and plan.changed == [] and plan.replaces == {}
+    assert plan.embed[0] == NewItem(
+        "b.webp", str(root / "b.webp"), file_sha256(root / "b.webp"), 1, (root / "b.webp").stat().st_mtime_ns
+    )
+    assert [Path(path).name for path in plan.skipped] == ["readme.txt"]
+    assert plan.unchanged == plan.refresh == plan.moved == plan.copied == plan.removed == plan.failed == []
+
+
+def test_plan_sorts_every_kind_of_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "photos"
+    names = ["same.png", "touched.png", "changed.png", "moving.png", "gone.png", "original.png"]
+    for name in names:
+        _write(root / name, name.removesuffix(".png").encode())
+    store = _stored(tmp_path, root, names)
+    ids = {item.relpath: item.id for item in store.items()}
+    rows = {item.relpath: item.row for item in store.items()}
+    touched = root / "touched.png"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 5_000_000_000))
+    _write(root / "changed.png", b"other content")
+    (root / "sub").mkdir()
+    os.replace(root / "moving.png", root / "sub" / "moved.png")
+    (root / "gone.png").unlink()
+    _write(root / "copy.png", b"original")
+    _write(root / "fresh.png", b"fresh")
+    hashed = _counting_hash(monkeypatch)
+
+    plan = plan_index(root, store.items())
+    store.close()
+
+    assert sorted(hashed) == ["changed.png", "copy.png", "fresh.png", "moved.png", "touched.png"]
+    assert sorted(plan.unchanged) == ["original.png", "same.png", "touched.png"]
+    assert plan.refresh == [
+        (ids["touched.png"], str(touched), touched.stat().st_size, touched.stat().st_mtime_ns)
+    ]
+    assert [item.relpath for item in plan.changed] == ["changed.png"]
+    assert plan.replaces == {"changed.png": ids["changed.png"]}
+    assert [item.relpath for item in plan.new] == ["fresh.png"]
+    assert [(item_id, item.relpath) for item_id, item in plan.moved] == [(ids["moving.png"], "sub/moved.png")]
+    assert [(row, item.relpath) for row, item in plan.copied] == [(rows["original.png"], "copy.png")]
+    assert plan.removed == [ids["gone.png"]]
+    assert plan.failed == [] and plan.unreadable == []
+
+
+def test_plan_refreshes_the_place_of_files_whose_folder_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    _write(root / "a.png", b"a")
+    store = _stored(tmp_path, root, ["a.png"])
+    item_id = store.items()[0].id
+    moved = tmp_path / "photos-moved"
+    os.replace(root, moved)
+    hashed = _counting_hash(monkeypatch)
+    plan = plan_index(moved, store.items())
+    store.close()
+    stat = (moved / "a.png").stat()
+    assert hashed == [] and plan.unchanged == ["a.png"] and plan.embed == []
+    assert plan.refresh == [(item_id, str(moved / "a.png"), stat.st_size, stat.st_mtime_ns)]
+
+
+def test_plan_lists_unreadable_files_and_the_stored_items_they_invalidate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    _write(root / "kept.png", b"kept")
+    store = _stored(tmp_path, root, ["kept.png"])
+    kept_id = store.items()[0].id
+    _write(root / "kept.png", b"new bytes that cannot be read")
+    _write(root / "locked.png", b"locked")
+
+    def unreadable(path: str | os.PathLike[str]) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("condsim.collection.index_plan.file_sha256", unreadable)
+    plan = plan_index(root, store.items())
+    store.close()
+    assert [(Path(f.path).name, f.reason) for f in plan.failed] == [
+        ("kept.png", "cannot read: Permission denied"),
+        ("locked.png", "cannot read: Permission denied"),
+    ]
+    assert plan.unreadable == [kept_id] and plan.embed == [] and plan.removed == []
+
+
+def test_plan_writes_nothing_and_skips_the_store_inside_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    _write(root / "a.png", b"a")
+    store = Store.create(root / "index", "plan-model", 4)
+    _write(root / "index" / "cache" / "z.png", b"cached file inside the store")
+    version, listing = store.version, sorted(root.rglob("*"))
+    plan = plan_index(root, store.items(), exclude=store.path)
+    assert [item.relpath for item in plan.embed] == ["a.png"] and plan.skipped == []
+    assert store.version == version and sorted(root.rglob("*")) == listing
+    store.close()
+
+
+def test_a_changed_file_that_cannot_be_decoded_drops_its_old_embedding(
+    image_folder: Path, tmp_path: Path, make_encoder: Any
+) -> None:
+    _index(image_folder, tmp_path / "store", make_encoder())
+    (image_folder / "a" / "img03.png").write_bytes(b"\x89PNG but truncated")
+    with Store.open(tmp_path / "store") as store:
+        plan = plan_index(image_folder.resolve(), store.items(), exclude=store.path)
+    assert [item.relpath for item in plan.changed] == ["a/img03.png"] and plan.failed == []
+    report = _index(image_folder, tmp_path / "store", make_encoder())
+    assert report.removed == 1 and report.indexed == 0 and report.total == 11
+    assert "a/img03.png" in {Path(f.path).relative_to(image_folder).as_posix() for f in report.failed}

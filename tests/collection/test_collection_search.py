@@ -11,6 +11,7 @@ import pytest
 from condsim.collection import Collection, EmbeddedCondition, Store, index_folder
 from condsim.conditions.condition import Condition
 from condsim.errors import InvalidInputError, StoreError, StoreModelMismatchError
+from condsim.methods import SpaceOptions, make_space
 
 K_SPACE = 4
 
@@ -63,7 +64,7 @@ def test_plain_similar_matches_cosine(indexed: tuple[Path, Path], make_encoder: 
     encoder = make_encoder()
     with Collection.open(store, encoder) as collection:
         query = folder / "a" / "img03.png"
-        results = collection.similar(query, k=5)
+        results = collection.similar(query, k=5, keep_duplicates=True)
     assert encoder.images_embedded == 0  # stored embedding reused
     q = paths.index(str(query))
     expected = np.argsort(-(images @ images[q]))
@@ -84,7 +85,7 @@ def test_query_outside_store_is_encoded(
     outside = make_image(tmp_path / "outside.png", (220, 30, 30), seed=50)
     encoder = make_encoder()
     with Collection.open(store, encoder) as collection:
-        results = collection.similar(outside, k=12)
+        results = collection.similar(outside, k=12, keep_duplicates=True)
     assert encoder.images_embedded == 1 and len(results) == 12
 
 
@@ -95,7 +96,7 @@ def test_clay_similarity_matches_reference(indexed: tuple[Path, Path], make_enco
     condition = EmbeddedCondition("planted", prompts)
     with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
         query = folder / "b" / "deep" / "img04.png"
-        results = collection.similar(query, by=[condition], k=11)
+        results = collection.similar(query, by=[condition], k=11, keep_duplicates=True)
     q = paths.index(str(query))
     reference = _clay_reference(prompts, images, K_SPACE)[q]
     assert len(results) == 11 and str(query) not in {r.path for r in results}
@@ -123,10 +124,22 @@ def test_weighted_sum_contributions(indexed: tuple[Path, Path], make_encoder: An
     first, second = EmbeddedCondition("first", _prompts(3)), EmbeddedCondition("second", _prompts(4))
     query = folder / "a" / "img05.png"
     with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
-        combined = collection.similar(query, by=[first, second], weights={"first": 3, "second": 1}, k=11)
-        alone_first = {r.path: r.score for r in collection.similar(query, by=[first], k=11)}
-        alone_second = {r.path: r.score for r in collection.similar(query, by=[second], k=11)}
+        options: dict[str, Any] = {"k": 11, "keep_duplicates": True}
+        combined = collection.similar(query, by=[first, second], weights={"first": 3, "second": 1}, **options)
+        alone_first = {r.path: r.score for r in collection.similar(query, by=[first], **options)}
+        alone_second = {r.path: r.score for r in collection.similar(query, by=[second], **options)}
         stacked = collection.similar(query, by=[first, second], combine="stack", k=3)
+        explicit = collection.similar(
+            query, by=[first, second], weights={"first": 3, "second": 1}, combine="mean", **options
+        )
+        default = collection.similar(query, by=[first, second], k=3)
+        with pytest.raises(InvalidInputError, match="combine") as caught:
+            collection.similar(query, by=[first, second], combine="sum", k=3)
+        assert "'mean'" in (caught.value.hint or "")  # one name for the weighted mean, as in ClaySpace
+        with pytest.raises(InvalidInputError, match="stack"):
+            collection.similar(query, by=[first, second], weights={"first": 1}, combine="stack", k=3)
+    assert explicit == combined  # weights select "mean"
+    assert default == stacked  # without weights, the paper's stacked subspace is the default
     for result in combined:
         assert sum(result.contributions.values()) == pytest.approx(result.score, abs=1e-6)
         assert result.contributions["first"] == pytest.approx(0.75 * alone_first[result.path], abs=1e-5)
@@ -191,8 +204,10 @@ def test_search_by_text(indexed: tuple[Path, Path], make_encoder: Any) -> None:
     encoder = make_encoder()
     text = encoder.encode_texts(["a red square"])[0].astype(np.float64)
     with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
-        results = collection.search("a red square", k=12)
-        conditional = collection.search("a red square", by=[EmbeddedCondition("c", _prompts(8))], k=12)
+        results = collection.search("a red square", k=12, keep_duplicates=True)
+        conditional = collection.search(
+            "a red square", by=[EmbeddedCondition("c", _prompts(8))], k=12, keep_duplicates=True
+        )
         with pytest.raises(InvalidInputError):
             collection.search("   ")
     reference = images @ text
@@ -227,7 +242,7 @@ def test_k_and_argument_validation(indexed: tuple[Path, Path], make_encoder: Any
             with pytest.raises(InvalidInputError, match="k="):
                 collection.similar(query, k=bad)  # type: ignore[arg-type]
         # more than the collection holds: every other image, best first, no error
-        everything = collection.similar(query, k=len(collection) + 5)
+        everything = collection.similar(query, k=len(collection) + 5, keep_duplicates=True)
         assert len(everything) == len(collection) - 1
         assert [r.score for r in everything] == sorted((r.score for r in everything), reverse=True)
         with pytest.raises(InvalidInputError, match="unknown method"):
@@ -244,6 +259,41 @@ def test_k_and_argument_validation(indexed: tuple[Path, Path], make_encoder: Any
             collection.similar(query, by=[EmbeddedCondition("wrong", _prompts(1, dim=8))], k=3)
 
 
+def test_ties_go_to_the_lower_row(tmp_path: Path, make_encoder: Any, make_image: Any) -> None:
+    """One tie rule (`condsim.methods.top_k`): equal scores are ranked by store row, lower first."""
+    folder = tmp_path / "copies"
+    source = make_image(folder / "original.png", (200, 40, 40), seed=3)
+    for index in range(5):
+        (folder / f"copy{index}.png").write_bytes(source.read_bytes())
+    make_image(folder / "other.png", (20, 200, 40), seed=4)
+    index_folder(folder, tmp_path / "store", make_encoder(), show_progress=False)
+    with Collection.open(tmp_path / "store", make_encoder(), cache_on_disk=False) as collection:
+        query = Store.open(tmp_path / "store").vectors([0])
+        for k in (2, 4, 6):
+            scores, rows = collection.similar_batch(query, k=k)
+            tied = rows[0][scores[0] == scores[0, 0]]
+            assert len(tied) == min(k, 6) and tied.tolist() == sorted(tied.tolist())
+
+
+def test_features_come_from_the_registered_spaces(indexed: tuple[Path, Path], make_encoder: Any) -> None:
+    _, store = indexed
+    images, _ = _database(store)
+    condition = EmbeddedCondition("c", _prompts(12), _prompts(13, count=6))
+    with Collection.open(store, make_encoder(), clay_k=K_SPACE) as collection:
+        options = SpaceOptions(clay_k=K_SPACE)
+        for method in ("clay", "crl"):
+            _, features = collection.features(condition, method=method)
+            space = make_space(method, options).fit(
+                condition.prompts_for(method), image_mean=collection.image_mean()
+            )
+            np.testing.assert_allclose(features, space.transform(images.astype(np.float32)), atol=1e-6)
+        _, fewshot = collection.features(condition, method="crl", crl_normalize="fewshot")
+        reference = make_space("crl", SpaceOptions(crl_normalize="fewshot")).fit(condition.prompts_for("crl"))
+        np.testing.assert_allclose(fewshot, reference.transform(images.astype(np.float32)), atol=1e-6)
+        with pytest.raises(InvalidInputError, match="unknown method 'rerank'"):
+            collection.features(condition, method="rerank")
+
+
 def test_open_errors(indexed: tuple[Path, Path], make_encoder: Any, tmp_path: Path) -> None:
     _, store = indexed
     with pytest.raises(StoreModelMismatchError):
@@ -252,7 +302,7 @@ def test_open_errors(indexed: tuple[Path, Path], make_encoder: Any, tmp_path: Pa
         Collection.open(tmp_path / "missing")
     assert "condsim index" in (caught.value.hint or "")
     empty = tmp_path / "empty-store"
-    Store.create(empty, "fake-test-model", 16).close()
+    Store.create(empty, "fake:test", 16).close()
     with Collection.open(empty, make_encoder()) as collection, pytest.raises(StoreError, match="no images"):
         collection.similar(np.ones(16, np.float32), k=1)
 
@@ -268,7 +318,7 @@ def test_search_with_holes_and_float16(image_folder: Path, tmp_path: Path, make_
     with Collection.open(store, make_encoder()) as collection:
         assert len(collection) == 11
         query = image_folder / "a" / "img03.png"
-        results = collection.similar(query, k=10)
+        results = collection.similar(query, k=10, keep_duplicates=True)
     q = paths.index(str(query))
     order = [paths[i] for i in np.argsort(-(images @ images[q])) if i != q]
     assert [r.path for r in results] == order

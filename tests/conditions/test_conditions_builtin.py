@@ -107,7 +107,8 @@ def test_names_are_case_space_and_alias_insensitive() -> None:
     assert get_condition("scene").name == "location"
     assert get_condition("style").name == "art style"
     assert get_condition("mood").name == "emotion"
-    assert get_condition("number").name == "card rank"
+    assert get_condition("number").name == "count"  # "how many"; a card's number is its "card rank"
+    assert get_condition("card number").name == "card rank"
     aliases = builtin_aliases()
     assert aliases["colour"] == "color"
     assert set(aliases.values()) == set(list_conditions())

@@ -22,7 +22,12 @@ from condsim.conditions import (
     resolve_condition,
 )
 from condsim.conditions.llm import RECIPE_VERSION, default_cache_dir
-from condsim.errors import InvalidInputError, PromptGenerationError, UnknownConditionError
+from condsim.errors import (
+    EmptyConditionError,
+    InvalidInputError,
+    PromptGenerationError,
+    UnknownConditionError,
+)
 
 MODEL = "fake-model"
 
@@ -349,13 +354,16 @@ def test_generator_rejects_bad_limits(tmp_path: Path) -> None:
 def test_resolve_condition_sources(server: FakeServer, tmp_path: Path) -> None:
     assert resolve_condition("Colour") is get_condition("color")
     prompts = tmp_path / "mine.txt"
-    prompts.write_text("tabby\ncalico\n", encoding="utf-8")
+    prompts.write_text("tabby\ncalico\nstriped\n", encoding="utf-8")
     from_file = resolve_condition("fur pattern", prompts_file=prompts)
     assert (from_file.name, from_file.source, from_file.values) == (
         "fur pattern",
         "file",
-        ("tabby", "calico"),
+        ("tabby", "calico", "striped"),
     )
+    prompts.write_text("tabby\ncalico\nTabby\n", encoding="utf-8")  # 2 distinct values: every score 1.000
+    with pytest.raises(EmptyConditionError, match=r"only 2 distinct value.*cannot separate images"):
+        resolve_condition("fur pattern", prompts_file=prompts)
     server.replies = [chat(json.dumps(words("coat", 100)))]
     from_llm = resolve_condition("fur pattern", use_llm=True, llm=generator(server, tmp_path / "cache"))
     assert from_llm.source == "llm" and len(from_llm.values) == 100
@@ -369,3 +377,46 @@ def test_resolve_condition_errors(tmp_path: Path) -> None:
         resolve_condition("fur pattern", prompts_file=tmp_path / "x.txt", use_llm=True)
     with pytest.raises(InvalidInputError, match="empty"):
         resolve_condition("  ")
+
+
+# ------------------------------------------------------------------------------------- credentials
+
+
+def _with_password(server: FakeServer) -> str:
+    return server.base_url.replace("http://", "http://alice:s3cret-pass@")
+
+
+def test_a_password_in_the_base_url_is_never_shown_nor_cached(server: FakeServer, tmp_path: Path) -> None:
+    config = LLMConfig(base_url=_with_password(server), model=MODEL, api_key="sk-live-0123456789abcdef")
+    assert "s3cret-pass" not in repr(config) and "sk-live" not in repr(config)
+    server.replies = [chat(json.dumps(words("stripe", 70)))]
+    LLMPromptGenerator(config, cache_dir=tmp_path, min_prompts=60).generate("fur pattern")
+    (cached,) = cache_files(tmp_path)
+    stored = cached.read_text()
+    assert "s3cret-pass" not in stored and "alice:***@127.0.0.1" in stored
+
+    server.replies = [Reply(status=500, body="boom")]
+    with pytest.raises(PromptGenerationError) as caught:
+        LLMPromptGenerator(config, cache_dir=tmp_path).generate("fur pattern", refresh=True)
+    assert "s3cret-pass" not in str(caught.value) and "alice:***@" in str(caught.value)
+
+
+def test_a_server_that_echoes_the_key_is_redacted(server: FakeServer, tmp_path: Path) -> None:
+    key = "sk-live-0123456789abcdef"
+    config = LLMConfig(base_url=_with_password(server), model=MODEL, api_key=key)
+    server.replies = [
+        Reply(status=401, body=f'{{"error": "bad key {key}, password s3cret-pass", "auth": "Bearer {key}"}}')
+    ]
+    with pytest.raises(PromptGenerationError, match="HTTP 401") as caught:
+        LLMPromptGenerator(config, cache_dir=tmp_path).generate("fur pattern")
+    message = str(caught.value)
+    assert key not in message and "s3cret-pass" not in message and "***" in message
+
+
+def test_an_invalid_url_with_a_password_is_redacted() -> None:
+    with pytest.raises(PromptGenerationError) as caught:
+        LLMConfig(base_url="ftp://bob:hunter2@example.org/v1", model=MODEL)
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(PromptGenerationError) as caught:
+        LLMConfig.from_env({"CONDSIM_LLM_BASE_URL": "http://bob:hunter2@example.org/v1"})
+    assert "hunter2" not in str(caught.value) and "bob:***@" in str(caught.value)

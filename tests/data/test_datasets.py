@@ -1,4 +1,4 @@
-"""Generated benchmark datasets, the embedding cache, and the loaders for user data (tiny fixtures)."""
+"""Generated benchmark datasets and the loaders for user data (tiny fixtures)."""
 
 from __future__ import annotations
 
@@ -10,37 +10,10 @@ import pytest
 from PIL import Image
 
 from condsim.data import objects
-from condsim.data.datasets import (
-    DEFAULT_SEEDS,
-    DEFAULT_SIZES,
-    GeneratedDataset,
-    embed_dataset,
-    embedding_cache_path,
-    encoder_fingerprint,
-    generated_dataset,
-)
+from condsim.data.datasets import DEFAULT_SEEDS, DEFAULT_SIZES, GeneratedDataset, generated_dataset
 from condsim.data.loaders import load_clevr4, load_csv, load_image_folders
-from condsim.data.scenes import TRAINING_SEEDS, TrainingSeedError
-from condsim.encoders.base import Encoder
+from condsim.data.seeds import TRAINING_SEEDS, TrainingSeedError
 from condsim.errors import CondsimError, DatasetLayoutError, InvalidInputError
-
-
-class CountingEncoder(Encoder):
-    """Fake encoder (tests only): mean colour + a few pixels, counting how often it is called."""
-
-    model_id = "counting/test:v1"
-    dim = 6
-
-    def __init__(self) -> None:
-        self.images_seen = 0
-
-    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        self.images_seen += len(images)
-        rows = [np.asarray(image.resize((2, 1)), dtype=np.float64).ravel() + 1.0 for image in images]
-        return np.asarray(rows)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        return np.ones((len(texts), self.dim))
 
 
 def test_defaults_match_the_papers_and_avoid_training_seeds() -> None:
@@ -75,39 +48,6 @@ def test_object_labels_are_consistent() -> None:
     assert len(objects.SUBCATEGORIES) == 16 and len(objects.OBJECT_COLORS) == 8
 
 
-def test_embedding_is_cached_per_dataset_and_model(tmp_path: Path) -> None:
-    encoder = CountingEncoder()
-    dataset = generated_dataset("objects", n=20, size=32)
-    first = embed_dataset(dataset, encoder, cache_root=tmp_path, show_progress=False)
-    assert encoder.images_seen == 20 + 1  # + the fingerprint probe
-    assert embedding_cache_path(dataset.cache_key, encoder_fingerprint(encoder), tmp_path).is_file()
-    seen = encoder.images_seen
-    second = embed_dataset(dataset, encoder, cache_root=tmp_path, show_progress=False)
-    assert encoder.images_seen == seen + 1  # only the probe
-    np.testing.assert_array_equal(first.embeddings, second.embeddings)
-    for condition in first.labels:
-        np.testing.assert_array_equal(first.labels[condition], second.labels[condition])
-    assert second.nested_in == {"subcategory": "category"} and set(second.attributes) == {"size"}
-    np.testing.assert_allclose(np.linalg.norm(second.embeddings, axis=1), 1.0, rtol=1e-5)
-    # another seed or size is another cache entry
-    seen = encoder.images_seen
-    embed_dataset(
-        generated_dataset("objects", n=20, size=33), encoder, cache_root=tmp_path, show_progress=False
-    )
-    assert encoder.images_seen == seen + 1 + 20
-
-
-def test_changed_weights_under_the_same_model_id_miss_the_cache(tmp_path: Path) -> None:
-    dataset = generated_dataset("cards", n=10, size=32)
-    first = embed_dataset(dataset, CountingEncoder(), cache_root=tmp_path, show_progress=False)
-    retrained = CountingEncoder()
-    retrained._embed_images = lambda images: np.asarray(  # type: ignore[method-assign]
-        [np.asarray(image.resize((2, 1)), dtype=np.float64).ravel()[::-1] + 2.0 for image in images]
-    )
-    second = embed_dataset(dataset, retrained, cache_root=tmp_path, show_progress=False)
-    assert not np.allclose(first.embeddings, second.embeddings)
-
-
 def _write_image(path: Path, color: tuple[int, int, int]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (8, 8), color).save(path)
@@ -127,8 +67,6 @@ def test_clevr4_layout(tmp_path: Path) -> None:
     assert data.labels["color"].tolist() == [1, 0, 1]
     assert data.attributes["count"].tolist() == [2.0, 10.0, 1.0]
     assert len(load_clevr4(tmp_path, split="val")) == 2
-    encoded = embed_dataset(data, CountingEncoder(), cache_root=tmp_path / "cache", show_progress=False)
-    assert encoded.embeddings.shape == (3, 6)
     (tmp_path / "images" / "c.png").unlink()
     with pytest.raises(DatasetLayoutError, match="do not exist"):
         load_clevr4(tmp_path)

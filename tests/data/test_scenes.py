@@ -1,30 +1,21 @@
-"""The scene and card renderer: determinism, labels, reachability of every class, seed guard."""
+"""The scene and card renderers: determinism, labels, reachability of every class, seed guard."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from condsim.data.cards import CardSpec, generate_cards, render_card, sample_card_spec
 from condsim.data.scenes import (
-    CARD_RANKS,
-    CARD_SUITS,
     COLOR_RGB,
-    COLORS,
-    COUNTS,
-    SHAPES,
-    TEXTURES,
-    TRAINING_SEEDS,
-    CardSpec,
     SceneSpec,
-    check_not_training_seed,
-    generate_cards,
     generate_scenes,
-    render_card,
     render_scene,
-    sample_card_spec,
     sample_scene_spec,
     scene_spec_at,
 )
+from condsim.data.seeds import TRAINING_SEEDS, check_not_training_seed
+from condsim.data.taxonomy import CARD_RANKS, CARD_SUITS, COLORS, COUNTS, SHAPES, TEXTURES
 from condsim.errors import CondsimError, InvalidInputError
 
 

@@ -1,4 +1,4 @@
-"""The built-in encoder (shipped checkpoint + frozen MiniLM) and its training script."""
+"""The built-in encoder: shipped checkpoint + frozen MiniLM (its training is tested in tests/training)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from condsim.data.scenes import COLORS, generate_scenes
+from condsim.data.scenes import generate_scenes
+from condsim.data.taxonomy import COLORS
 from condsim.encoders import load_encoder
 from condsim.encoders.base import Encoder
 from condsim.encoders.builtin import (
@@ -20,13 +21,6 @@ from condsim.encoders.builtin import (
     builtin_asset_dir,
     images_to_uint8,
     load_builtin_encoder,
-)
-from condsim.encoders.builtin_train import (
-    PoolSettings,
-    card_caption,
-    contrastive_loss,
-    scene_caption,
-    train_builtin_model,
 )
 from condsim.errors import ModelLoadError
 
@@ -154,93 +148,3 @@ def test_zero_shot_on_flat_shapes_drawn_by_plain_pil(encoder: BuiltinEncoder) ->
     shape_accuracy = np.mean(predicted_shape == np.asarray([shape_names.index(s) for s in shapes]))
     assert colour_accuracy > 0.6  # chance 0.25
     assert shape_accuracy > 0.6  # chance 0.33
-
-
-def test_captions_mention_only_true_attributes() -> None:
-    from condsim.data.scenes import card_spec_at, scene_spec_at
-    from condsim.encoders.builtin_train import COLOR_WORDS
-
-    rng = np.random.default_rng(0)
-    for index in range(200):
-        spec = scene_spec_at(5, index)
-        caption = scene_caption(spec, rng)
-        assert caption and caption == caption.strip()
-        for colour, words in COLOR_WORDS.items():
-            if colour != spec.color and any(f" {word} " in f" {caption} " for word in words):
-                # another colour word may only appear as the background's name
-                assert spec.background in caption
-        card = card_spec_at(5, index)
-        assert card_caption(card, rng)
-
-
-def test_contrastive_loss_matches_a_float64_reference() -> None:
-    import torch
-
-    rng = np.random.default_rng(1)
-    images = rng.normal(size=(6, 8))
-    captions = rng.normal(size=(6, 8))
-    captions /= np.linalg.norm(captions, axis=1, keepdims=True)
-    ids = np.asarray([0, 1, 1, 2, 3, 4])
-    scale = 2.5
-    normed = images / np.linalg.norm(images, axis=1, keepdims=True)
-    logits = math.exp(scale) * normed @ captions.T
-    same = (ids[:, None] == ids[None, :]).astype(np.float64)
-    targets = same / same.sum(axis=1, keepdims=True)
-
-    def cross_entropy(matrix: np.ndarray) -> float:
-        log_softmax = (
-            matrix
-            - np.log(np.exp(matrix - matrix.max(1, keepdims=True)).sum(1, keepdims=True))
-            - matrix.max(1, keepdims=True)
-        )
-        return float(np.mean(np.sum(-targets * log_softmax, axis=1)))
-
-    expected = 0.5 * (cross_entropy(logits) + cross_entropy(logits.T))
-    got = contrastive_loss(
-        torch.tensor(images, dtype=torch.float64),
-        torch.tensor(captions, dtype=torch.float64),
-        torch.tensor(ids),
-        torch.tensor(scale, dtype=torch.float64),
-    )
-    assert float(got) == pytest.approx(expected, rel=1e-10)
-
-
-TINY = PoolSettings(n_scenes=16, n_cards=4, render_size=32, input_size=32, captions_per_image=2)
-
-
-def _train(out: Path, steps: int, **kwargs: object) -> object:
-    return train_builtin_model(
-        out,
-        cache_dir=out.parent / "cache",
-        steps=steps,
-        batch_size=8,
-        pool=TINY,
-        widths=(8, 8, 16, 16),
-        threads=1,
-        show_progress=False,
-        evaluate=False,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def test_training_runs_exports_and_resumes(tmp_path: Path) -> None:
-    from safetensors.torch import load_file
-
-    unbroken, interrupted = tmp_path / "unbroken", tmp_path / "interrupted"
-    _train(unbroken, steps=3)
-    _train(interrupted, steps=3, max_steps_this_run=2)
-    assert not (interrupted / "model.safetensors").exists()  # stopped early, only the checkpoint
-    _train(interrupted, steps=3)
-    first, second = (
-        load_file(str(unbroken / "model.safetensors")),
-        load_file(str(interrupted / "model.safetensors")),
-    )
-    assert first.keys() == second.keys()
-    for name in first:
-        np.testing.assert_allclose(first[name].float().numpy(), second[name].float().numpy(), atol=1e-3)
-    logged_steps = [
-        line.split(",")[0] for line in (interrupted / "loss_curve.csv").read_text().splitlines()[1:]
-    ]
-    assert logged_steps == ["0", "2"]
-    trained = load_builtin_encoder(model_dir=unbroken)
-    assert trained.encode_images(generate_scenes(2, seed=1, size=32)[0]).shape == (2, 384)

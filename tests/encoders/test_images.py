@@ -6,12 +6,13 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from condsim.encoders import Encoder, load_image
+from condsim.encoders import load_image
 from condsim.encoders.images import MAX_IMAGE_PIXELS, describe_source
 from condsim.errors import ImageLoadError, InvalidInputError
 
@@ -297,21 +298,7 @@ def test_wrong_type_is_reported() -> None:
 # ---------------------------------------------------------------- batches never crash
 
 
-class _MeanColourEncoder(Encoder):
-    """Test double: the mean RGB colour (plus a constant) as a 4-d vector."""
-
-    model_id = "test:mean-colour"
-    dim = 4
-
-    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        means = [np.asarray(image, dtype=np.float64).reshape(-1, 3).mean(axis=0) for image in images]
-        return np.array([[*mean, 1.0] for mean in means], dtype=np.float32)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        return np.ones((len(texts), 4), dtype=np.float32)
-
-
-def test_batch_reports_each_bad_item_and_embeds_the_rest(tmp_path: Path) -> None:
+def test_batch_reports_each_bad_item_and_embeds_the_rest(tmp_path: Path, make_encoder: Any) -> None:
     good = tmp_path / "good.png"
     Image.new("RGB", (4, 4), (255, 0, 0)).save(good)
     junk = tmp_path / "junk.jpg"
@@ -324,7 +311,7 @@ def test_batch_reports_each_bad_item_and_embeds_the_rest(tmp_path: Path) -> None
         _png_header_only(60_000, 60_000),
         Image.new("I;16", (1, 1)),
     ]
-    encoder = _MeanColourEncoder()
+    encoder = make_encoder(dim=4)
     result = encoder.encode_images_partial(inputs, batch_size=2)  # type: ignore[arg-type]
     assert result.indices == [0, 3, 5]
     assert [failure.index for failure in result.failures] == [1, 2, 4]
@@ -339,6 +326,6 @@ def test_batch_reports_each_bad_item_and_embeds_the_rest(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("single", ["photo.png", Path("photo.png"), b"\x89PNG", Image.new("RGB", (2, 2))])
-def test_a_single_image_instead_of_a_list_is_refused(single: object) -> None:
+def test_a_single_image_instead_of_a_list_is_refused(single: object, fake_encoder: Any) -> None:
     with pytest.raises(InvalidInputError, match="list of images"):
-        _MeanColourEncoder().encode_images(single)  # type: ignore[arg-type]
+        fake_encoder.encode_images(single)  # type: ignore[arg-type]

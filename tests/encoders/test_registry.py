@@ -6,28 +6,22 @@ import json
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from condsim.encoders import BACKENDS, Backend, Encoder, load_encoder, registry
+from condsim.encoders import (
+    BACKENDS,
+    Backend,
+    Encoder,
+    load_encoder,
+    register_backend,
+    unregister_backend,
+)
 from condsim.encoders.registry import fingerprint
-from condsim.errors import ModelLoadError
-
-
-class _FakeEncoder(Encoder):
-    dim = 2
-
-    def __init__(self, model_id: str) -> None:
-        self.model_id = model_id
-
-    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        return np.ones((len(images), 2), dtype=np.float32)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        return np.ones((len(texts), 2), dtype=np.float32)
+from condsim.errors import InvalidInputError, ModelLoadError
 
 
 def test_backends_table_is_well_formed() -> None:
@@ -38,12 +32,14 @@ def test_backends_table_is_well_formed() -> None:
         assert backend.prefix.endswith(":") and backend.example
 
 
-def test_no_name_and_builtin_name_load_the_builtin_model(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_name_and_builtin_name_load_the_builtin_model(
+    monkeypatch: pytest.MonkeyPatch, make_encoder: Any
+) -> None:
     calls: list[str] = []
 
     def fake_builtin(device: str = "cpu") -> Encoder:
         calls.append(device)
-        return _FakeEncoder("builtin:test")
+        return make_encoder(model_id="builtin:test")
 
     # a stand-in module: this test checks the dispatch, not the shipped checkpoint
     fake_module = types.ModuleType("condsim.encoders.builtin")
@@ -55,31 +51,78 @@ def test_no_name_and_builtin_name_load_the_builtin_model(monkeypatch: pytest.Mon
     assert calls == ["cpu", "cpu", "cpu"]
 
 
-def test_dispatch_is_driven_by_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.fixture
+def stub_backend(tmp_path: Path, make_encoder: Any) -> Iterator[tuple[Backend, list[tuple[str, str]], Path]]:
+    """A backend registered through the public hook for one test: (backend, loader calls, a checkpoint)."""
     seen: list[tuple[str, str]] = []
 
     def load(spec: str, device: str) -> Encoder:
         seen.append((spec, device))
-        return _FakeEncoder(f"fake:{Path(spec).name}")
+        return make_encoder(model_id=f"stub:{Path(spec).name}")
 
-    marker_dir = tmp_path / "fake-checkpoint"
+    marker_dir = tmp_path / "stub-checkpoint"
     marker_dir.mkdir()
-    (marker_dir / "FAKE").write_text("")
-    fake = Backend(
-        name="fake",
-        prefix="fake:",
-        detects=lambda path: (path / "FAKE").is_file(),
-        load=load,
-        example="fake:NAME",
+    (marker_dir / "STUB").write_text("")
+    backend = register_backend(
+        Backend(
+            name="stub",
+            prefix="stub:",
+            load=load,
+            example="stub:NAME",
+            detects=lambda path: (path / "STUB").is_file(),
+        )
     )
-    monkeypatch.setattr(registry, "BACKENDS", (*registry.BACKENDS, fake))
-    assert load_encoder("fake: some-model ").model_id == "fake:some-model"
-    assert load_encoder(str(marker_dir)).model_id == "fake:fake-checkpoint"
-    assert load_encoder(marker_dir).model_id == "fake:fake-checkpoint"
+    yield backend, seen, marker_dir
+    if backend in BACKENDS:
+        unregister_backend("stub")
+
+
+def test_dispatch_is_driven_by_the_table(stub_backend: tuple[Backend, list[tuple[str, str]], Path]) -> None:
+    backend, seen, marker_dir = stub_backend
+    assert BACKENDS[-1] is backend
+    assert load_encoder("stub: some-model ").model_id == "stub:some-model"
+    assert load_encoder(str(marker_dir)).model_id == "stub:stub-checkpoint"
+    assert load_encoder(marker_dir).model_id == "stub:stub-checkpoint"
     assert seen == [("some-model", "cpu"), (str(marker_dir), "cpu"), (str(marker_dir), "cpu")]
     with pytest.raises(ModelLoadError) as caught:
         load_encoder("nonsense")
-    assert caught.value.hint is not None and "fake:NAME" in caught.value.hint
+    assert caught.value.hint is not None and "stub:NAME" in caught.value.hint
+    assert unregister_backend("stub") is backend and backend not in BACKENDS
+    with pytest.raises(ModelLoadError, match="unknown model name"):
+        load_encoder("stub:some-model")
+
+
+def test_registration_refuses_clashes_unless_replacing(
+    stub_backend: tuple[Backend, list[tuple[str, str]], Path], make_encoder: Any
+) -> None:
+    backend, _, _ = stub_backend
+    other = Backend(
+        name="stub", prefix="stub:", load=lambda spec, device: make_encoder(model_id="other"), example="x"
+    )
+    with pytest.raises(InvalidInputError, match="already owns") as caught:
+        register_backend(other)
+    assert caught.value.hint is not None and "replace=True" in caught.value.hint
+    position = BACKENDS.index(backend)
+    assert register_backend(other, replace=True) is other
+    assert BACKENDS.index(other) == position and backend not in BACKENDS
+    assert load_encoder("stub:anything").model_id == "other"
+    with pytest.raises(InvalidInputError, match="already owns"):
+        register_backend(Backend(name="hf2", prefix="hf:", load=other.load, example="x"))
+    for prefix in ("stub", ":", "builtin:", "condsim-scenes-v2:"):
+        with pytest.raises(InvalidInputError):
+            register_backend(Backend(name="bad", prefix=prefix, load=other.load, example="x"))
+    with pytest.raises(InvalidInputError, match="no backend called 'absent'"):
+        unregister_backend("absent")
+
+
+def test_the_suites_fake_model_round_trips_through_the_registry(fake_encoder: Encoder) -> None:
+    """The fake model of tests/conftest.py is a registered backend: its model id loads it back."""
+    assert load_encoder(fake_encoder.model_id).model_id == fake_encoder.model_id
+    wide = load_encoder("fake:wide@24")
+    assert wide.model_id == "fake:wide@24" and wide.dim == 24
+    assert load_encoder(wide.model_id).encode_texts(["a red cube"]).shape == (1, 24)
+    with pytest.raises(ModelLoadError, match="not a fake model name"):
+        load_encoder("fake:wide@0")
 
 
 def test_unknown_names_and_missing_paths(tmp_path: Path) -> None:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from condsim.cli import app
 from condsim.errors import InvalidInputError, UnknownConditionError
-from condsim.eval.bench import QUICK, SUITES, BenchSettings, resolve_suites, run_bench, write_results
-from condsim.eval.protocols import METHODS
+from condsim.eval.bench import SUITES, BenchSettings, resolve_suites, run_bench, write_results
+from condsim.eval.scorers import METHODS, TEXT_METHODS
+from condsim.eval.sensitivity import SWEEPS
 
 TINY = BenchSettings(
     images={"clevr4": 120, "cards": 120, "objects": 120},
@@ -23,9 +23,13 @@ TINY = BenchSettings(
     difference_seeds=1,
     images_per_seed=30,
     image_size=32,
+    split_seeds=2,
+    validation_images=60,
+    held_out_images=80,
 )
 RETRIEVAL_KEYS = {
     "plain",
+    "zero-shot-match",
     "text",
     "image+text",
     "crl",
@@ -48,15 +52,46 @@ def test_run_bench_writes_every_table(fake_encoder, tmp_path: Path) -> None:  # 
         assert set(results["multi_condition"][suite]) == {"+".join(combo) for combo in spec.multi}
         assert set(results["difference"][suite]) == {c.attribute for c in spec.comparatives}
         assert set(results["ranking"][suite]) == {c.attribute for c in spec.comparatives}
+        for condition in spec.conditions:
+            assert set(results["intervals"][suite][condition]) == set(METHODS)
+            assert all(low <= high for low, high in results["intervals"][suite][condition].values())
+            assert set(results["topk"][suite][condition]["clay"]) == {"precision@10", "ndcg@10"}
+            assert 0.0 <= results["zero_shot"][suite][condition] <= 100.0
+            assert set(results["prompts"][suite][condition]["built-in"]) == set(TEXT_METHODS)
+            assert (
+                results["prompts"][suite][condition]["built-in"]["clay"] == results[suite][condition]["clay"]
+            )
+            comparative = results["comparative"][suite][condition]
+            assert len(comparative["pairs"]) <= 3 and all(len(pair) == 2 for pair in comparative["pairs"])
+        for combo in spec.multi:
+            assert "zero-shot-match" in results["multi_condition"][suite]["+".join(combo)]
+            assert set(results["intervals"][suite]["+".join(combo)]) == set(
+                results["multi_condition"][suite]["+".join(combo)]
+            )
+        for condition in spec.crl_lists:  # CRL published lists for every Clevr-4 and Cards condition
+            assert "crl-lists" in results["prompts"][suite][condition]
     assert set(results["clustering"]["objects"]) == {"category", "color"}  # subcategory is nested
+    assert set(results["clustering"]["clevr4"]["color"]) == {"plain", "crl", "clay", "zero-shot-match"}
     assert set(results["fewshot"]["clevr4"]["color"]) == {"plain", "crl", "clay"}
-    assert results["meta"]["model_id"] == fake_encoder.model_id
+    meta = results["meta"]
+    assert meta["model_id"] == fake_encoder.model_id
+    assert meta["commit"] == "unknown" or len(meta["commit"].removesuffix("-dirty")) == 40
+    assert {"python", "numpy", "torch", "condsim"} <= set(meta["versions"])
+    sensitivity = results["sensitivity"]
+    assert set(sensitivity["defaults"]) == {sweep.name for sweep in SWEEPS}
+    for sweep in SWEEPS:
+        summary = sensitivity["defaults"][sweep.name]
+        assert summary["chosen"] in summary["validation"] and summary["chosen"] in summary["test"]
+        assert set(summary["test"]) == {summary["chosen"], summary["default"]}  # test: nothing else
+        assert set(sensitivity["validation"]["clevr4"][sweep.name]) == {f"{v:g}" for v in sweep.values}
 
     path = write_results(results, tmp_path)
     assert json.loads(path.read_text())["clevr4"] == results["clevr4"]
     report = (tmp_path / "report.md").read_text()
     assert "paper: CLAY (CLIP-B)" in report and "| `clay` |" in report
+    assert "zero-shot-match" in report and "Sensitivity" in report and "no-class-names" in report
     for chart in (
+        "sensitivity.png",
         "clevr4_retrieval.png",
         "cards_retrieval.png",
         "objects_retrieval.png",
@@ -69,9 +104,10 @@ def test_run_bench_writes_every_table(fake_encoder, tmp_path: Path) -> None:  # 
 @pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
 def test_second_run_uses_the_embedding_cache(fake_encoder) -> None:  # type: ignore[no-untyped-def]
     run_bench(["cards"], fake_encoder, settings=TINY, show_progress=False)
-    calls = fake_encoder.image_calls
+    calls = fake_encoder.image_batches
     run_bench(["cards"], fake_encoder, settings=TINY, show_progress=False)
-    assert calls > 1 and fake_encoder.image_calls == calls + 1  # only the fingerprint probe
+    # only the fingerprint probes of the two datasets (test and validation split)
+    assert calls > 2 and fake_encoder.image_batches == calls + 2
 
 
 @pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
@@ -92,8 +128,9 @@ def test_crl_texts_option_uses_the_published_lists(fake_encoder, tmp_path: Path)
 
 
 def test_suite_names() -> None:
-    assert resolve_suites("all") == ["clevr4", "cards", "objects"]
+    assert resolve_suites("all") == ["clevr4", "cards", "objects", "flat"]
     assert resolve_suites("cards") == ["cards"]
+    assert resolve_suites("flat") == ["flat"]
     with pytest.raises(UnknownConditionError):
         resolve_suites("imagenet")
 
@@ -109,32 +146,25 @@ def _builtin_model_present() -> bool:
 @pytest.mark.skipif(
     not _builtin_model_present(), reason="no built-in checkpoint in condsim/assets/builtin yet"
 )
-def test_quick_suite_runs_end_to_end_with_the_builtin_model(tmp_path: Path) -> None:
-    """The CI smoke run: `condsim bench --suite all --quick` with the shipped model."""
-    environment = {**os.environ, "CONDSIM_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "condsim",
-            "bench",
-            "--suite",
-            "all",
-            "--quick",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-        timeout=900,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert results["meta"]["settings"]["images"] == QUICK.images
+@pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
+def test_quick_suite_runs_end_to_end_with_the_builtin_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The CI smoke run, `condsim bench --suite all --quick` with the shipped model: the real command
+    line, model, suites, protocols and output files, in process and with `--quick` cut to the TINY
+    sizes (the quick run's own sizes take minutes and are no behaviour of their own)."""
+    import condsim.eval.bench
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(condsim.eval.bench, "QUICK", TINY)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["bench", "--suite", "all", "--quick", "--out", str(out)])
+    assert result.exception is None and result.exit_code == 0, f"{result.exception!r}\n{result.output}"
+    results = json.loads((out / "results.json").read_text())
+    assert results["meta"]["settings"]["images"] == TINY.images
+    assert results["meta"]["model_id"].startswith("condsim-scenes-")
     assert set(results["clevr4"]["color"]) >= RETRIEVAL_KEYS
-    assert (tmp_path / "out" / "report.md").is_file()
+    assert (out / "report.md").is_file()
 
 
 @pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
@@ -157,7 +187,8 @@ def test_bench_on_the_users_own_labelled_folders(fake_encoder, tmp_path: Path) -
     )
     assert set(results[name]["colour"]) == set(METHODS)
     assert results[name]["colour"]["clay"] > 0.0
-    assert set(results["clustering"][name]["colour"]) == {"plain", "crl", "clay"}
+    assert set(results["clustering"][name]["colour"]) == {"plain", "crl", "clay", "zero-shot-match"}
+    assert "sensitivity" not in results  # the user's data has no validation split
     write_results(results, tmp_path / "out")
     assert f"## {name}" in (tmp_path / "out" / "report.md").read_text()
     assert (tmp_path / "out" / f"{name}_retrieval.png").is_file()
@@ -178,3 +209,28 @@ def test_bench_data_spec_errors(tmp_path: Path) -> None:
         Image.new("RGB", (4, 4)).save(tmp_path / name)
     with pytest.raises(UnknownConditionError, match="flavour"):
         user_data_suite(f"csv:{tmp_path / 'labels.csv'}")
+
+
+@pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
+def test_held_out_domain_suite_runs_every_method(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """``flat``: drawings the built-in model never saw, labelled by colour and shape."""
+    results = run_bench(["flat"], fake_encoder, settings=TINY, show_progress=False)
+    assert set(results["flat"]) == {"color", "shape"}
+    assert set(results["flat"]["shape"]) == set(METHODS)
+    assert set(results["multi_condition"]["flat"]) == {"color+shape"}
+    assert results["meta"]["suites"]["flat"]["dataset"] == {"n": TINY.held_out_images}
+    assert results["meta"]["suites"]["flat"]["classes"] == {"color": 10, "shape": 4}
+
+
+def test_validation_seeds_are_neither_training_nor_test_seeds() -> None:
+    from condsim.data.datasets import DEFAULT_SEEDS
+    from condsim.data.seeds import TRAINING_SEEDS, TrainingSeedError
+    from condsim.eval.sensitivity import VALIDATION_SEEDS, check_validation_seed
+
+    for dataset, seed in VALIDATION_SEEDS.items():
+        assert check_validation_seed(dataset, seed) == seed
+        assert seed not in TRAINING_SEEDS and seed != DEFAULT_SEEDS[dataset]
+    with pytest.raises(InvalidInputError, match="test images"):
+        check_validation_seed("clevr4", DEFAULT_SEEDS["clevr4"])
+    with pytest.raises(TrainingSeedError):
+        check_validation_seed("cards", min(TRAINING_SEEDS))

@@ -14,7 +14,10 @@ from condsim.eval.metrics import (
     average_precisions,
     clustering_accuracy,
     clustering_scores,
+    confidence_interval,
+    descending_order,
     mean_average_precision,
+    ranking_metrics,
     relevance_matrix,
     spearman,
 )
@@ -124,3 +127,66 @@ def test_spearman() -> None:
     assert spearman(np.array([10.0, 20.0, 25.0, 99.0]), truth) == pytest.approx(1.0)
     assert spearman(-truth, truth) == pytest.approx(-1.0)
     assert spearman(np.ones(4), truth) == 0.0
+
+
+def slow_top_k(scores: list[float], relevant: list[bool], k: int) -> tuple[float, float]:
+    """precision@k and nDCG@k (binary gains, log2 discount) by walking the ranking."""
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[: min(k, len(scores))]
+    depth = min(k, len(scores))
+    gains = [1.0 if relevant[i] else 0.0 for i in order]
+    dcg = sum(gain / np.log2(rank + 2) for rank, gain in enumerate(gains))
+    ideal = sum(1.0 / np.log2(rank + 2) for rank in range(min(sum(relevant), depth)))
+    return sum(gains) / depth, dcg / ideal
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    queries=st.integers(1, 5),
+    items=st.integers(1, 30),
+    classes=st.integers(1, 4),
+    k=st.integers(1, 12),
+    ties=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
+def test_top_k_metrics_match_slow_references(
+    queries: int, items: int, classes: int, k: int, ties: bool, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    similarity = rng.normal(size=(queries, items)).astype(np.float32)
+    if ties:
+        similarity = np.round(similarity, 0) + np.float32(0.0)  # many equal scores, and zeros of both signs
+        similarity[:, ::3] *= -0.0
+    relevance = relevance_matrix(rng.integers(classes, size=queries), rng.integers(classes, size=items))
+    metrics = ranking_metrics(similarity, relevance, k)
+    for row in range(queries):
+        scores, relevant = similarity[row].astype(np.float64).tolist(), relevance[row].tolist()
+        if not any(relevant):
+            assert np.isnan(metrics["precision"][row]) and np.isnan(metrics["ndcg"][row])
+            continue
+        precision, ndcg = slow_top_k(scores, relevant, k)
+        assert metrics["precision"][row] == pytest.approx(precision, abs=1e-12)
+        assert metrics["ndcg"][row] == pytest.approx(ndcg, abs=1e-12)
+        assert metrics["ap"][row] == pytest.approx(slow_average_precision(scores, relevant), abs=1e-12)
+
+
+def test_fast_descending_order_is_the_stable_argsort() -> None:
+    rng = np.random.default_rng(3)
+    similarity = np.round(rng.normal(size=(20, 300)), 1).astype(np.float32)  # many ties
+    similarity[0, :4] = [0.0, -0.0, 0.0, -1.5]
+    similarity[1] = np.float32(np.inf)  # infinities order like any other value
+    expected = np.argsort(-similarity, axis=1, kind="stable")
+    np.testing.assert_array_equal(descending_order(similarity), expected)
+    as_float64 = similarity.astype(np.float64)
+    np.testing.assert_array_equal(descending_order(as_float64), expected)
+
+
+def test_confidence_interval_is_the_student_t_interval_of_the_mean() -> None:
+    values = [60.0, 61.0, 62.0, 63.0, 64.0]
+    low, high = confidence_interval(values)
+    half = 2.7764451051977987 * np.std(values, ddof=1) / np.sqrt(5)  # t_{0.975, 4}
+    assert (low, high) == pytest.approx((62.0 - half, 62.0 + half))
+    assert confidence_interval([7.5]) == (7.5, 7.5)
+    with pytest.raises(InvalidInputError):
+        confidence_interval([])
+    with pytest.raises(InvalidInputError):
+        confidence_interval([1.0, float("nan")])

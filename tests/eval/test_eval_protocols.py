@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from condsim.data.datasets import EmbeddedDataset
 from condsim.errors import InvalidInputError
-from condsim.eval import protocols
+from condsim.eval import protocols, scorers
+from condsim.eval.embed import EmbeddedDataset
 from condsim.eval.metrics import mean_average_precision, relevance_matrix
-from condsim.eval.protocols import Comparative, ConditionTexts
+from condsim.eval.protocols import Comparative
+from condsim.eval.scorers import LabelledCondition
+from condsim.methods import EmbeddedCondition
 
 
-def planted_dataset(n: int = 400, seed: int = 0) -> tuple[EmbeddedDataset, ConditionTexts]:
+def planted_dataset(n: int = 400, seed: int = 0) -> tuple[EmbeddedDataset, LabelledCondition]:
     """A strong attribute "b" and a weak attribute "a"; the "a" prompts live in a's subspace."""
     rng = np.random.default_rng(seed)
     dim = 64
@@ -33,7 +35,11 @@ def planted_dataset(n: int = 400, seed: int = 0) -> tuple[EmbeddedDataset, Condi
         attributes={"a": a.astype(float)},
         nested_in={"a": "parent"},
     )
-    texts = ConditionTexts("a", prompts.astype(np.float32), prompts.astype(np.float32))
+    class_prompts = weak_axes + 0.5 * np.eye(dim)[20]
+    class_prompts /= np.linalg.norm(class_prompts, axis=1, keepdims=True)
+    texts = LabelledCondition(
+        "a", prompts.astype(np.float32), prompts.astype(np.float32), classes=class_prompts.astype(np.float32)
+    )
     return dataset, texts
 
 
@@ -51,7 +57,7 @@ def test_split_is_one_to_nine_disjoint_and_seeded() -> None:
 
 def test_nested_condition_is_scored_within_each_parent() -> None:
     dataset, texts = planted_dataset()
-    score = protocols.retrieval_map(dataset, "a", texts, protocols.METHODS["plain"])
+    score = protocols.retrieval_map(dataset, "a", texts, scorers.METHODS["plain"])
     queries, database = protocols.query_database_split(len(dataset))
     expected = []
     for value in (0, 1):
@@ -71,13 +77,12 @@ def test_condition_aware_methods_beat_plain_on_the_weak_attribute() -> None:
     dataset, texts = planted_dataset()
     dataset.nested_in.clear()
     scores = {
-        name: protocols.retrieval_map(dataset, "a", texts, method)
-        for name, method in protocols.METHODS.items()
+        name: protocols.retrieval_map(dataset, "a", texts, method) for name, method in scorers.METHODS.items()
     }
-    assert set(scores) == {"plain", "text", "image+text", "crl", "crl-fusion", "clay", "clay-rotation",
-                           "clay-euclidean", "rerank", "steer"}  # fmt: skip
+    assert set(scores) == {"plain", "zero-shot-match", "text", "image+text", "crl", "crl-fusion", "clay",
+                           "clay-rotation", "clay-euclidean", "rerank", "steer"}  # fmt: skip
     assert all(0.0 <= value <= 100.0 for value in scores.values())
-    for method in ("crl", "clay", "clay-rotation", "rerank"):
+    for method in ("zero-shot-match", "crl", "clay", "clay-rotation", "rerank"):
         assert scores[method] > scores["plain"] + 20, (method, scores)
 
 
@@ -85,8 +90,59 @@ def test_condition_aware_methods_beat_plain_on_the_weak_attribute() -> None:
 def test_multi_condition_methods() -> None:
     dataset, texts = planted_dataset()
     scores = protocols.multi_condition_map(dataset, ["a", "b"], [texts, texts])
-    assert {"plain", "crl", "clay-stacked", "clay-weighted", "clay-a-only", "clay-b-only"} <= set(scores)
+    assert {
+        "plain",
+        "zero-shot-match",
+        "crl",
+        "clay-stacked",
+        "clay-mean",
+        "clay-a-only",
+        "clay-b-only",
+    } <= set(scores)
     assert all(0.0 < value <= 100.0 for value in scores.values())
+    plain_texts = EmbeddedCondition("a", texts.clay)  # without class prompts there is no reference
+    assert "zero-shot-match" not in protocols.multi_condition_map(dataset, ["a", "b"], [plain_texts, texts])
+
+
+@pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
+def test_retrieval_scores_give_map_and_top_k_from_one_ranking() -> None:
+    dataset, texts = planted_dataset()
+    dataset.nested_in.clear()
+    scores = protocols.retrieval_scores(dataset, "a", texts, scorers.METHODS["clay"], split_seed=1)
+    assert set(scores) == {"map", "precision@10", "ndcg@10"}
+    assert all(0.0 <= value <= 100.0 for value in scores.values())
+    assert scores["map"] == protocols.retrieval_map(
+        dataset, "a", texts, scorers.METHODS["clay"], split_seed=1
+    )
+    other = protocols.retrieval_scores(dataset, "a", texts, scorers.METHODS["clay"], split_seed=2)
+    assert other != scores  # another split seed, another sample of queries
+
+
+def test_zero_shot_reference_reads_the_class_prompts() -> None:
+    dataset, texts = planted_dataset()
+    predictions = protocols.zero_shot_predictions(dataset, texts)
+    accuracy = protocols.zero_shot_accuracy(dataset, "a", texts)
+    assert accuracy == pytest.approx(100 * np.mean(predictions == dataset.labels["a"]))
+    assert accuracy > 60.0  # chance is 25
+    clusters = protocols.clustering(dataset, "a", texts, "zero-shot-match")
+    assert clusters["acc"] == pytest.approx(accuracy, abs=1e-9) or clusters["acc"] >= accuracy
+    with pytest.raises(InvalidInputError, match="class prompts"):
+        protocols.zero_shot_accuracy(dataset, "a", EmbeddedCondition("a", texts.clay))
+
+
+def test_zero_shot_match_ranks_label_agreement_first_then_plain_cosine() -> None:
+    classes = np.eye(3, dtype=np.float32)
+    texts = LabelledCondition("c", classes, classes=classes)
+    queries = np.array([[0.7, 0.65, 0.0]], dtype=np.float32)  # zero-shot class 0
+    # database: two items of class 0 (the first closer by plain cosine), then one of class 1 that is
+    # the closest of all by plain cosine
+    database = np.array([[0.9, 0.5, 0.0], [0.55, 0.0, 0.5], [0.6, 0.7, 0.0]], dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    database /= np.linalg.norm(database, axis=1, keepdims=True)
+    scores = scorers.METHODS["zero-shot-match"](queries, database, texts)
+    assert np.argsort(-scores[0]).tolist() == [0, 1, 2]
+    plain = queries @ database.T
+    assert np.argmax(plain[0]) == 2  # plain cosine alone would put the other class first
 
 
 def test_clustering_and_fewshot_follow_the_weak_attribute_with_crl() -> None:
@@ -130,7 +186,7 @@ def test_fast_neighbourhood_rerank_equals_the_methods_reference() -> None:
     database = rng.normal(size=(80, 12))
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     database /= np.linalg.norm(database, axis=1, keepdims=True)
-    fast = protocols.neighbourhood_rerank_scores(queries, database, depth=15, n_neighbors=5, weight=0.5)
+    fast = scorers.neighbourhood_rerank_scores(queries, database, depth=15, n_neighbors=5, weight=0.5)
     first_scores, first_ids = top_k(queries @ database.T, 15)
     _, reference_ids = neighbourhood_rerank(
         queries, database, first_scores, first_ids, n_neighbors=5, weight=0.5

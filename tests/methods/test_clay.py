@@ -18,11 +18,7 @@ from condsim.errors import (
     NotFittedError,
 )
 from condsim.methods import ClaySpace, normalized_mean
-
-
-def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+from helpers import unit
 
 
 def log_reference(x: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -169,7 +165,7 @@ def test_weighted_combination_is_the_weighted_mean_of_condition_cosines() -> Non
     rng = np.random.default_rng(7)
     first, second, images = cloud(rng, 20, 16), cloud(rng, 25, 16), cloud(rng, 30, 16)
     mean = normalized_mean(images)
-    space = ClaySpace(k=4, combine="weighted", weights=[3.0, 1.0]).fit([first, second], image_mean=mean)
+    space = ClaySpace(k=4, combine="mean", weights=[3.0, 1.0]).fit([first, second], image_mean=mean)
     s1, _ = clay_reference(first, mean, 4, "householder", True, images, images)
     s2, _ = clay_reference(second, mean, 4, "householder", True, images, images)
     np.testing.assert_allclose(space.similarity(images, images), 0.75 * s1 + 0.25 * s2, atol=3e-5)
@@ -246,7 +242,7 @@ def test_clay_input_errors() -> None:
     with pytest.raises(InvalidInputError, match="weights"):
         ClaySpace(weights=[1.0]).fit(prompts)
     with pytest.raises(InvalidInputError, match="weights"):
-        ClaySpace(alignment="none", combine="weighted", weights=[1.0, -1.0]).fit([prompts, prompts])
+        ClaySpace(alignment="none", combine="mean", weights=[1.0, -1.0]).fit([prompts, prompts])
     with pytest.raises(InvalidInputError, match="k="):
         ClaySpace(k=0).fit(prompts)
 
@@ -284,3 +280,33 @@ def test_clay_matches_reference_over_shapes_and_dtypes(
     norms = np.linalg.norm(space.tangent_coordinates(images), axis=1)
     ok = norms > 1e-3
     np.testing.assert_allclose(similarity[np.ix_(ok, ok)], expected[np.ix_(ok, ok)], atol=5e-4)
+
+
+def test_texts_are_projected_without_the_image_alignment() -> None:
+    """transform_texts(t) = normalize(V_kᵀ t) (a text already sits on the prompt side, so no H), and
+    several weighted conditions give √wᵢ-scaled blocks whose inner products are Σ wᵢ cosᵢ."""
+    rng = np.random.default_rng(11)
+    first, second, images, texts = (
+        cloud(rng, 20, 16),
+        cloud(rng, 25, 16),
+        cloud(rng, 30, 16),
+        cloud(rng, 5, 16),
+    )
+    mean = normalized_mean(images)
+    single = ClaySpace(k=4).fit(first, image_mean=mean)
+    projected = texts.astype(np.float64) @ single.components_  # cloud rows are unit already
+    expected = projected / np.linalg.norm(projected, axis=1, keepdims=True)
+    np.testing.assert_allclose(single.transform_texts(texts), expected, atol=1e-6)
+    assert not np.allclose(
+        single.transform_texts(texts), single.transform(texts), atol=1e-3
+    )  # H moved images
+
+    weighted = ClaySpace(k=4, combine="mean", weights=[3.0, 1.0]).fit([first, second], image_mean=mean)
+    other = ClaySpace(k=4).fit(second, image_mean=mean)
+    z_first, z_second = single.transform_texts(texts), other.transform_texts(texts)
+    expected_cosines = 0.75 * (z_first @ z_first.T) + 0.25 * (z_second @ z_second.T)
+    z = weighted.transform_texts(texts)
+    assert z.shape == (5, weighted.k_) and z.dtype == np.float32
+    np.testing.assert_allclose(z @ z.T, expected_cosines, atol=1e-5)
+    with pytest.raises(NotFittedError):
+        ClaySpace().transform_texts(texts)

@@ -12,11 +12,7 @@ from condsim.methods import (
     difference_correct,
     rank_by_attribute,
 )
-
-
-def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+from helpers import unit
 
 
 def test_comparative_prompts_follow_the_update_rule() -> None:
@@ -68,3 +64,18 @@ def test_difference_classification_uses_the_sign_of_the_cosine() -> None:
     assert not difference_correct(first[:1], first[:1], texts[:1])[0]
     with pytest.raises(DimensionMismatchError):
         difference_correct(first, second[:3], texts)
+
+
+def test_most_confused_pairs_sum_both_directions_and_skip_unconfused_pairs() -> None:
+    from condsim.methods import most_confused_pairs
+
+    truth = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3, 3])
+    predicted = np.array([1, 1, 0, 0, 1, 3, 2, 2, 3, 3])
+    # confusions: 0<->1: 2 + 1 = 3, 2<->3: 1 + 1 = 2; every other pair 0
+    assert most_confused_pairs(truth, predicted, 4, count=3) == [(0, 1), (2, 3)]
+    assert most_confused_pairs(truth, predicted, 4, count=1) == [(0, 1)]
+    assert most_confused_pairs(truth, truth, 4) == []
+    with pytest.raises(DimensionMismatchError):
+        most_confused_pairs(truth, predicted[:-1], 4)
+    with pytest.raises(InvalidInputError):
+        most_confused_pairs(truth, predicted, 3)

@@ -16,11 +16,7 @@ from condsim.methods import (
     image_text_similarity,
     text_similarity,
 )
-
-
-def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+from helpers import unit
 
 
 def test_crl_is_the_plain_product_with_unit_rows() -> None:

@@ -19,11 +19,7 @@ from condsim.methods import (
     top_k,
 )
 from condsim.methods.rerank import database_neighbours, nearest_ids
-
-
-def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+from helpers import unit
 
 
 def brute_force_match(a: np.ndarray, b: np.ndarray) -> float:

@@ -17,11 +17,7 @@ from condsim.methods import (
     normalized_mean,
     plane_rotation,
 )
-
-
-def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    x = rng.normal(size=shape)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+from helpers import unit
 
 
 def log_reference(x: np.ndarray, mu: np.ndarray) -> np.ndarray:

@@ -1,161 +1,137 @@
 """A collection store: one directory holding image embeddings and their metadata.
 
-Layout of a store directory::
+Layout of a store directory (names and schema in `store_format.py`)::
 
     STORE/
-      store.sqlite            metadata (SQLite, WAL): tables `meta`, `items`, `failures`
+      store.sqlite            metadata (SQLite, WAL): tables `meta`, `items`, `failures`, `blocks`
       embeddings-<gen>.<dt>   row-major raw float32 (`f32`) or float16 (`f16`) matrix, memory-mapped;
                               <gen> is bumped by every compaction; the live file is named in `meta`
       cache/                  per-condition transformed databases (see `cache.py`), safe to delete
       .lock                   advisory lock held by a writer (an index run)
 
 Consistency (crash safety) rests on one ordering rule: rows are appended to the embedding file and
-fsync'ed *before* the SQLite transaction that references them commits; `meta.n_rows` is written in
-that same transaction. Bytes past `n_rows * row_bytes` are therefore never referenced: they are the
+fsync'ed *before* the SQLite transaction that references them commits; `meta.n_rows` and the
+checksums of the blocks the rows fall in (`blocks`, one crc32 per 1024 rows) are written in that
+same transaction. Bytes past `n_rows * row_bytes` are therefore never referenced: they are the
 remains of a killed batch and are truncated by the next writer. Compaction writes a new
-`embeddings-<gen+1>` file, fsyncs it, then commits the row renumbering and the new file name in one
-transaction, so either the old or the new (file, rows) pair is live, never a mix.
+`embeddings-<gen+1>` file, fsyncs it, then commits the row renumbering, the new checksums and the new
+file name in one transaction, so either the old or the new (file, rows) pair is live, never a mix.
 
-Every committed change bumps `meta.version`; together with `meta.store_id` (random, fixed at
-creation) it keys the per-condition caches, which therefore never serve a stale database.
+A store is created atomically: its database is built under a hidden temporary name and hard-linked
+into place only when complete, so a full disk or a kill leaves no half store, and of two processes
+creating the same store one wins and the other opens the winner's.
+
+Readers see one version: `reading()` holds one SQLite read transaction, so the rows, the items and
+the embedding file read inside it all belong to the same committed version, whatever a concurrent
+writer commits meanwhile. Every committed change bumps `meta.version`; together with `meta.store_id`
+(random, fixed at creation) it keys the per-condition caches, which therefore never serve a stale
+database. Everything read from a store is untrusted: see `store_format.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import warnings
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from condsim.errors import StoreError, StoreModelMismatchError, StoreVersionError
+from condsim._files import atomic_write, fsync_directory
+from condsim.collection.store_format import (
+    BLOCK_ROWS,
+    BLOCKS_SCHEMA,
+    CACHE_DIR,
+    DATABASE_FILE,
+    DTYPES,
+    FORMAT_VERSION,
+    INDEX_HINT,
+    LOCK_FILE,
+    STRAY_FILE,
+    StoreExistsError,
+    blocks_touched,
+    build_database,
+    corrupt,
+    half_created,
+    identity_checksum,
+    link_exclusive,
+    remove_store_files,
+    store_errors,
+)
+from condsim.collection.store_reader import (
+    Item,
+    NewItem,
+    StoreChangedError,
+    StoreReader,
+    check_format_version,
+    rows_crc,
+)
+from condsim.errors import CondsimWarning, StoreError, StoreModelMismatchError
 
 try:  # POSIX advisory locks; on platforms without fcntl writers are not locked
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-#: on-disk format written by this condsim; a store with a higher number needs a newer condsim
-FORMAT_VERSION = 1
-
-DATABASE_FILE = "store.sqlite"
-CACHE_DIR = "cache"
-LOCK_FILE = ".lock"
-_DTYPES: dict[str, tuple[str, np.dtype[Any]]] = {
-    "float32": ("f32", np.dtype("<f4")),
-    "float16": ("f16", np.dtype("<f2")),
-}
-_INDEX_HINT = "build it with `condsim index DIR --store STORE`"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    row INTEGER NOT NULL UNIQUE,
-    relpath TEXT NOT NULL UNIQUE,
-    abspath TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    status TEXT NOT NULL DEFAULT 'ok',
-    indexed_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS items_hash ON items(hash);
-CREATE INDEX IF NOT EXISTS items_abspath ON items(abspath);
-CREATE TABLE IF NOT EXISTS failures (relpath TEXT PRIMARY KEY, abspath TEXT NOT NULL, reason TEXT NOT NULL);
-"""
+__all__ = [
+    "CACHE_DIR",
+    "DATABASE_FILE",
+    "FORMAT_VERSION",
+    "LOCK_FILE",
+    "Item",
+    "NewItem",
+    "Store",
+    "StoreChangedError",
+]
 
 
-@dataclass(frozen=True)
-class Item:
-    """One indexed image: its embedding row and where/what the file was when it was embedded."""
-
-    id: int
-    row: int
-    relpath: str
-    abspath: str
-    hash: str
-    size: int
-    mtime_ns: int
-    status: str
+#: live rows gathered per write by compaction
+_COMPACT_ROWS = 64 * BLOCK_ROWS
 
 
-@dataclass(frozen=True)
-class NewItem:
-    """Metadata of an image about to be added (its embedding is passed alongside)."""
-
-    relpath: str
-    abspath: str
-    hash: str
-    size: int = 0
-    mtime_ns: int = 0
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Replace `path` with `payload` so a reader sees the old or the new file, never half of one."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
-
-
-class Store:
+class Store(StoreReader):
     """Embeddings (memory-mapped) + SQLite metadata of one indexed folder.
 
     Open an existing store with `Store.open(path)`; create one with `Store.create(path, model_id, dim)`
-    (or `Store.open_or_create`). Reads are lock-free; writers (`add`, `update_paths`, `remove`,
-    `compact`) should hold `writer_lock()` so two index runs cannot interleave.
+    (or `Store.open_or_create`). Reads are lock-free (wrap several in `reading()` to see one version);
+    writers (`add`, `update_paths`, `remove`, `compact`) should hold `writer_lock()` so two index runs
+    cannot interleave.
     """
-
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path = path
-        self._db = connection
-        meta = self._read_meta()
-        self.model_id: str = meta["model_id"]
-        self.dim = int(meta["dim"])
-        self.dtype_name: str = meta["dtype"]
-        self.format_version = int(meta["format_version"])
-        self._matrix: np.ndarray | None = None
-        self._matrix_key: tuple[str, int] | None = None
 
     # ------------------------------------------------------------------ opening / creating
     @classmethod
     def create(
-        cls, path: str | os.PathLike[str], model_id: str, dim: int, *, dtype: str = "float32"
+        cls,
+        path: str | os.PathLike[str],
+        model_id: str,
+        dim: int,
+        *,
+        dtype: str = "float32",
+        _overhalf_created: bool = False,
     ) -> Store:
-        """Create an empty store directory for embeddings of `model_id` with `dim` columns."""
-        if dtype not in _DTYPES:
+        """Create an empty store directory for embeddings of `model_id` with `dim` columns.
+
+        The database is built under a temporary name and linked into place when complete, so a
+        failure (full disk, kill) leaves no half-created store behind.
+        """
+        if dtype not in DTYPES:
             raise StoreError(f"unsupported store dtype {dtype!r}", hint="use 'float32' or 'float16'")
         if dim <= 0:
             raise StoreError(f"embedding dimension must be positive, got {dim}")
         directory = Path(path)
-        if (directory / DATABASE_FILE).exists():
-            raise StoreError(f"{directory} already holds a store", hint="open it with Store.open()")
+        database = directory / DATABASE_FILE
         if directory.exists() and not directory.is_dir():
             raise StoreError(f"{directory} exists and is not a directory", hint="choose another --store path")
-        directory.mkdir(parents=True, exist_ok=True)
-        suffix = _DTYPES[dtype][0]
-        connection = cls._connect(directory / DATABASE_FILE)
-        now = time.time()
+        if database.exists():
+            if not (_overhalf_created and half_created(directory)):
+                raise StoreExistsError(f"{directory} already holds a store", hint="open it with Store.open()")
+            remove_store_files(directory)  # left by a creation an older condsim did not finish
+        now = repr(time.time())
         meta = {
             "format_version": str(FORMAT_VERSION),
             "model_id": model_id,
@@ -165,150 +141,117 @@ class Store:
             "version": "0",
             "n_rows": "0",
             "generation": "0",
-            "embeddings_file": f"embeddings-0.{suffix}",
+            "embeddings_file": f"embeddings-0.{DTYPES[dtype][0]}",
             "root": "",
-            "created_at": repr(now),
-            "updated_at": repr(now),
+            "created_at": now,
+            "updated_at": now,
         }
-        with connection:
-            connection.executescript(_SCHEMA)
-            connection.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", meta.items())
-        (directory / meta["embeddings_file"]).touch()
-        _fsync_dir(directory)
-        return cls(directory, connection)
+        meta["identity_crc"] = identity_checksum(meta)
+        temporary = directory / f".{DATABASE_FILE}.{uuid.uuid4().hex}.creating"
+        with store_errors(directory):
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                build_database(temporary, meta)
+                # created if missing, never truncated: a concurrent winner may already hold rows in it
+                os.close(os.open(directory / meta["embeddings_file"], os.O_WRONLY | os.O_CREAT, 0o644))
+                fsync_directory(directory)
+                link_exclusive(temporary, database)
+            finally:
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+            fsync_directory(directory)
+        return cls._open_database(directory)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, model_id: str | None = None) -> Store:
-        """Open an existing store; `model_id`, when given, must be the model the store was built with."""
+    def open(cls, path: str | os.PathLike[str], *, model_id: str | None = None, verify: bool = True) -> Store:
+        """Open an existing store; `model_id`, when given, must be the model the store was built with.
+
+        Every problem is one `StoreError` naming the repair. `verify=False` skips the checks of the
+        embedding file and of the rows items point to (for `condsim check`, which reports them).
+        """
         directory = Path(path)
-        database = directory / DATABASE_FILE
         if not directory.exists():
-            raise StoreError(f"no store at {directory}", hint=_INDEX_HINT)
-        if not database.is_file():
-            raise StoreError(f"{directory} is not a condsim store (no {DATABASE_FILE})", hint=_INDEX_HINT)
+            raise StoreError(f"no store at {directory}", hint=INDEX_HINT)
+        if not (directory / DATABASE_FILE).is_file():
+            raise StoreError(f"{directory} is not a condsim store (no {DATABASE_FILE})", hint=INDEX_HINT)
+        store = cls._open_database(directory)
         try:
-            connection = cls._connect(database)
-            version_row = connection.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
-        except sqlite3.DatabaseError as error:
-            raise StoreError(
-                f"the store at {directory} is corrupt ({error})",
-                hint=f"delete it and rebuild: {_INDEX_HINT}",
-            ) from error
-        try:
-            found = int(version_row[0]) if version_row is not None else None
-        except (TypeError, ValueError):
-            found = None
-        if found is None:
-            connection.close()
-            raise StoreError(
-                f"the store at {directory} has no readable format version (corrupt)",
-                hint=f"delete it and rebuild: {_INDEX_HINT}",
-            )
-        if found > FORMAT_VERSION:
-            connection.close()
-            raise StoreVersionError(
-                f"the store at {directory} was written by a newer condsim (store format {found}, "
-                f"this condsim reads up to {FORMAT_VERSION})",
-                hint="upgrade condsim: pip install -U condsim",
-            )
-        try:
-            store = cls(directory, connection)
-        except (KeyError, ValueError, sqlite3.DatabaseError) as error:
-            connection.close()
-            raise StoreError(
-                f"the store at {directory} has incomplete metadata ({error})", hint=_INDEX_HINT
-            ) from error
-        if model_id is not None:
-            store.check_model(model_id)
-        store._check_embeddings_file()
+            if model_id is not None:
+                store.check_model(model_id)
+            if verify:
+                store.verify_layout()
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    @classmethod
+    def _open_database(cls, directory: Path) -> Store:
+        connection: sqlite3.Connection | None = None
+        try:
+            with store_errors(directory):
+                connection = cls._connect(directory / DATABASE_FILE)
+                tables = {
+                    row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+                missing = sorted({"meta", "items"} - tables)
+                if missing:
+                    raise corrupt(directory, f"its database lacks the table(s) {', '.join(missing)}")
+                meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+                check_format_version(directory, meta.get("format_version"))
+                store = cls(directory, connection, meta)
+                if "failures" not in tables:
+                    raise corrupt(directory, "its database lacks the table failures", repairable=True)
+                return store
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
 
     @classmethod
     def open_or_create(
         cls, path: str | os.PathLike[str], model_id: str, dim: int, *, dtype: str = "float32"
     ) -> Store:
-        """Open the store at `path` (checking the model) or create an empty one there."""
-        if (Path(path) / DATABASE_FILE).exists():
-            store = cls.open(path, model_id=model_id)
-            if store.dim != dim:
-                raise StoreModelMismatchError(
-                    f"the store at {path} holds {store.dim}-d embeddings, the encoder gives {dim}-d",
-                    hint="index into a new --store directory",
-                )
-            return store
-        return cls.create(path, model_id, dim, dtype=dtype)
+        """Open the store at `path` (checking the model) or create an empty one there.
+
+        When another process creates the same store at the same moment, this opens the one it made.
+        """
+        if not (Path(path) / DATABASE_FILE).exists() or half_created(Path(path)):
+            try:
+                return cls.create(path, model_id, dim, dtype=dtype, _overhalf_created=True)
+            except StoreExistsError:
+                pass  # created meanwhile by another process: open it like any existing store
+        store = cls.open(path, model_id=model_id)
+        if store.dim != dim:
+            store.close()
+            raise StoreModelMismatchError(
+                f"the store at {path} holds {store.dim}-d embeddings, the encoder gives {dim}-d",
+                hint="index into a new --store directory",
+            )
+        return store
+
+    @classmethod
+    def recreate(
+        cls, path: str | os.PathLike[str], model_id: str, dim: int, *, dtype: str = "float32"
+    ) -> Store:
+        """Replace a damaged store at `path` by an empty one (`condsim index --replace` then re-embeds
+        every image). Removes only the files a store consists of, never anything else in the folder."""
+        directory = Path(path)
+        with store_errors(directory):
+            remove_store_files(directory)
+        return cls.create(directory, model_id, dim, dtype=dtype)
 
     @staticmethod
     def _connect(database: Path) -> sqlite3.Connection:
         # default (deferred) transactions: `with connection:` commits or rolls back one batch
         connection = sqlite3.connect(database, check_same_thread=False, timeout=30.0)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            connection.close()
+            raise
         return connection
-
-    def check_model(self, model_id: str) -> None:
-        """Raise `StoreModelMismatchError` unless the store was built with `model_id`."""
-        if model_id != self.model_id:
-            raise StoreModelMismatchError(
-                f"the store at {self.path} was built with model {self.model_id!r}, not {model_id!r}",
-                hint=f"use --model {self.model_id} or index into a new --store directory",
-            )
-
-    def close(self) -> None:
-        """Release the memory map and the SQLite connection."""
-        self._matrix = None
-        self._db.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ------------------------------------------------------------------ metadata
-    def _read_meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-
-    def meta(self) -> dict[str, str]:
-        """All metadata key/values (model_id, dim, dtype, format_version, version, root, ...)."""
-        return self._read_meta()
-
-    def _meta_value(self, key: str) -> str:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        if row is None:
-            raise StoreError(f"the store at {self.path} lacks metadata {key!r}", hint=_INDEX_HINT)
-        return str(row[0])
-
-    @property
-    def version(self) -> int:
-        """Collection version: bumped by every committed change of rows or items."""
-        return int(self._meta_value("version"))
-
-    @property
-    def store_id(self) -> str:
-        """Random id fixed at creation (a rebuilt store never shares cache keys with the old one)."""
-        return self._meta_value("store_id")
-
-    @property
-    def root(self) -> str:
-        """The folder last indexed into this store ('' if none)."""
-        return self._meta_value("root")
-
-    @property
-    def n_rows(self) -> int:
-        """Committed rows in the embedding file (live rows plus holes left by removals)."""
-        return int(self._meta_value("n_rows"))
-
-    def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
-
-    @property
-    def _row_bytes(self) -> int:
-        return int(self.dim * _DTYPES[self.dtype_name][1].itemsize)
-
-    @property
-    def embeddings_path(self) -> Path:
-        return self.path / self._meta_value("embeddings_file")
 
     def _set_meta(self, values: dict[str, str]) -> None:
         self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items())
@@ -319,99 +262,6 @@ class Store:
         values.update(extra or {})
         self._set_meta(values)
 
-    def _check_embeddings_file(self) -> None:
-        path = self.embeddings_path
-        if not path.is_file():
-            raise StoreError(
-                f"the store at {self.path} lacks its embedding file {path.name}", hint=_INDEX_HINT
-            )
-        needed = self.n_rows * self._row_bytes
-        if path.stat().st_size < needed:
-            raise StoreError(
-                f"the embedding file {path} is shorter than its metadata says "
-                f"({path.stat().st_size} < {needed} bytes): the store is corrupt",
-                hint=f"delete it and rebuild: {_INDEX_HINT}",
-            )
-
-    # ------------------------------------------------------------------ reading
-    def items(self) -> list[Item]:
-        """Every indexed item, ordered by row."""
-        return [
-            Item(*row)
-            for row in self._db.execute(
-                "SELECT id, row, relpath, abspath, hash, size, mtime_ns, status FROM items ORDER BY row"
-            )
-        ]
-
-    def items_by_rows(self, rows: Sequence[int]) -> dict[int, Item]:
-        """Items keyed by row for the given rows (missing rows are absent)."""
-        found: dict[int, Item] = {}
-        wanted = [int(row) for row in rows]
-        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
-            chunk = wanted[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for record in self._db.execute(
-                "SELECT id, row, relpath, abspath, hash, size, mtime_ns, status FROM items "
-                f"WHERE row IN ({marks})",
-                chunk,
-            ):
-                item = Item(*record)
-                found[item.row] = item
-        return found
-
-    def find_path(self, path: str | os.PathLike[str]) -> Item | None:
-        """The item stored for this file path (absolute, or relative to the indexed root), if any."""
-        candidate = Path(path)
-        absolute = str(candidate.resolve()) if candidate.exists() else str(candidate.absolute())
-        record = self._db.execute(
-            "SELECT id, row, relpath, abspath, hash, size, mtime_ns, status FROM items WHERE abspath=?",
-            (absolute,),
-        ).fetchone()
-        if record is None and not candidate.is_absolute():
-            record = self._db.execute(
-                "SELECT id, row, relpath, abspath, hash, size, mtime_ns, status FROM items WHERE relpath=?",
-                (candidate.as_posix(),),
-            ).fetchone()
-        return Item(*record) if record else None
-
-    def find_hash(self, content_hash: str) -> Item | None:
-        """Some item whose file content has this hash, if any."""
-        record = self._db.execute(
-            "SELECT id, row, relpath, abspath, hash, size, mtime_ns, status FROM items WHERE hash=? LIMIT 1",
-            (content_hash,),
-        ).fetchone()
-        return Item(*record) if record else None
-
-    def live_rows(self) -> np.ndarray:
-        """Sorted int64 rows referenced by items (the searchable database, in order)."""
-        rows = self._db.execute("SELECT row FROM items ORDER BY row").fetchall()
-        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-
-    def embeddings(self) -> np.ndarray:
-        """(n_rows, dim) read-only memory map of every committed row (holes included)."""
-        key = (self._meta_value("embeddings_file"), self.n_rows)
-        if self._matrix is None or self._matrix_key != key:
-            rows = key[1]
-            if rows == 0:
-                self._matrix = np.zeros((0, self.dim), dtype=_DTYPES[self.dtype_name][1])
-            else:
-                self._matrix = np.memmap(
-                    self.path / key[0], dtype=_DTYPES[self.dtype_name][1], mode="r", shape=(rows, self.dim)
-                )
-            self._matrix_key = key
-        return self._matrix
-
-    def vectors(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
-        """float32 copies of the given rows."""
-        return np.asarray(self.embeddings()[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
-
-    def failures(self) -> list[tuple[str, str]]:
-        """(path, reason) of the files the last index run could not embed."""
-        return [
-            (row[0], row[1])
-            for row in self._db.execute("SELECT abspath, reason FROM failures ORDER BY relpath")
-        ]
-
     # ------------------------------------------------------------------ writing
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
@@ -419,10 +269,16 @@ class Store:
         if fcntl is None:  # pragma: no cover - Windows
             yield
             return
-        handle = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 - held for the block below
+        lock_path = self.path / LOCK_FILE
+        if lock_path.is_symlink() or (lock_path.exists() and not lock_path.is_file()):
+            raise corrupt(
+                self.path, f"{LOCK_FILE} is not a plain file (a directory or a link)", repairable=True
+            )
+        with store_errors(self.path):
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as error:
                 raise StoreError(
                     f"another process is writing to the store at {self.path}",
@@ -430,19 +286,72 @@ class Store:
                 ) from error
             yield
         finally:
-            handle.close()
+            os.close(descriptor)
 
-    def _append_rows(self, embeddings: np.ndarray) -> int:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; a damaged database or a full disk becomes one `StoreError` line."""
+        if self._reading:
+            raise RuntimeError("Store: a write inside a reading() block")
+        with store_errors(self.path), self._db:
+            yield
+
+    def _ensure_blocks(self) -> None:
+        """Give a store written before block checksums existed its `blocks` table, computed from the
+        rows as they are now (once per writer)."""
+        if self._blocks_ready:
+            return
+        with self._transaction():
+            self._db.execute(BLOCKS_SCHEMA)
+        recorded = self.block_checksums()
+        n_rows = self.n_rows
+        wanted = {block: min(BLOCK_ROWS, n_rows - block * BLOCK_ROWS) for block in blocks_touched(0, n_rows)}
+        missing = [block for block, rows in wanted.items() if recorded.get(block, (-1, 0))[0] != rows]
+        if missing:
+            matrix = self.embeddings()
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO blocks(block, rows, crc) VALUES (?, ?, ?)",
+                    [
+                        (
+                            block,
+                            wanted[block],
+                            rows_crc(matrix[block * BLOCK_ROWS : block * BLOCK_ROWS + wanted[block]]),
+                        )
+                        for block in missing
+                    ],
+                )
+        self._blocks_ready = True
+
+    def _append_rows(self, payload: bytes) -> int:
         """Write rows after the committed ones (dropping uncommitted garbage), fsync; return first row."""
         first = self.n_rows
-        payload = np.ascontiguousarray(embeddings, dtype=_DTYPES[self.dtype_name][1]).tobytes()
-        with open(self.embeddings_path, "r+b") as handle:
-            handle.truncate(first * self._row_bytes)
-            handle.seek(first * self._row_bytes)
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with store_errors(self.path):
+            descriptor = os.open(self.embeddings_path, os.O_RDWR | os.O_CREAT, 0o644)
+            with os.fdopen(descriptor, "r+b") as handle:
+                handle.truncate(first * self._row_bytes)
+                handle.seek(first * self._row_bytes)
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
         return first
+
+    def _extended_blocks(self, first: int, payload: bytes) -> list[tuple[int, int, int]]:
+        """(block, rows, crc) of the blocks rows `first`.. of `payload` fall in, each crc continued
+        from the recorded one (so damage to a block's earlier rows stays detectable)."""
+        recorded = self.block_checksums()
+        updates: list[tuple[int, int, int]] = []
+        row, offset, end = first, 0, first + len(payload) // self._row_bytes
+        while row < end:
+            block, in_block = divmod(row, BLOCK_ROWS)
+            take = min(BLOCK_ROWS - in_block, end - row)
+            rows_before, crc = recorded.get(block, (0, 0))
+            if rows_before != in_block:  # no usable record of this block's first rows: read them
+                crc = rows_crc(self.embeddings()[block * BLOCK_ROWS : row])
+            crc = zlib.crc32(payload[offset : offset + take * self._row_bytes], crc)
+            updates.append((block, in_block + take, crc))
+            row, offset = row + take, offset + take * self._row_bytes
+        return updates
 
     def add(self, embeddings: np.ndarray, items: Sequence[NewItem], *, replace: bool = True) -> list[int]:
         """Append embeddings and commit the items that reference them; returns their rows.
@@ -459,10 +368,13 @@ class Store:
             return []
         if not np.isfinite(matrix).all():
             raise StoreError("refusing to store embeddings containing NaN or inf")
-        first = self._append_rows(matrix)
+        self._ensure_blocks()
+        payload = np.ascontiguousarray(matrix, dtype=self._dtype).tobytes()
+        first = self._append_rows(payload)
+        blocks = self._extended_blocks(first, payload)
         rows = list(range(first, first + len(items)))
         now = time.time()
-        with self._db:
+        with self._transaction():
             for row, item in zip(rows, items, strict=True):
                 if replace:
                     self._db.execute("DELETE FROM items WHERE relpath=?", (item.relpath,))
@@ -472,6 +384,7 @@ class Store:
                     (row, item.relpath, item.abspath, item.hash, item.size, item.mtime_ns, now),
                 )
                 self._db.execute("DELETE FROM failures WHERE relpath=?", (item.relpath,))
+            self._db.executemany("INSERT OR REPLACE INTO blocks(block, rows, crc) VALUES (?, ?, ?)", blocks)
             self._bump({"n_rows": str(first + len(items))})
         return rows
 
@@ -479,7 +392,7 @@ class Store:
         """Re-point items (by id) to new path/metadata without touching their embeddings."""
         if not moves:
             return
-        with self._db:
+        with self._transaction():
             for item_id, item in moves:
                 self._db.execute("DELETE FROM items WHERE relpath=? AND id<>?", (item.relpath, item_id))
                 self._db.execute(
@@ -495,7 +408,7 @@ class Store:
         """
         if not updates:
             return
-        with self._db:
+        with self._transaction():
             self._db.executemany(
                 "UPDATE items SET abspath=?, size=?, mtime_ns=? WHERE id=?",
                 [(abspath, size, mtime_ns, item_id) for item_id, abspath, size, mtime_ns in updates],
@@ -505,18 +418,18 @@ class Store:
         """Forget items (their rows become holes until `compact`)."""
         if not item_ids:
             return
-        with self._db:
+        with self._transaction():
             self._db.executemany("DELETE FROM items WHERE id=?", [(int(i),) for i in item_ids])
             self._bump()
 
     def set_root(self, root: str) -> None:
         """Record the folder this store mirrors."""
-        with self._db:
+        with self._transaction():
             self._set_meta({"root": root})
 
     def record_failures(self, failures: Sequence[tuple[str, str, str]]) -> None:
         """Replace the list of (relpath, abspath, reason) the last run could not embed."""
-        with self._db:
+        with self._transaction():
             self._db.execute("DELETE FROM failures")
             self._db.executemany(
                 "INSERT OR REPLACE INTO failures(relpath, abspath, reason) VALUES (?, ?, ?)", failures
@@ -526,30 +439,60 @@ class Store:
         """Rows in the embedding file that no item references."""
         return self.n_rows - len(self)
 
-    def compact(self) -> bool:
-        """Rewrite the embedding file with live rows only (atomic); returns whether anything moved."""
+    def compact(self, replacements: Mapping[int, np.ndarray] | None = None) -> bool:
+        """Rewrite the embedding file with live rows only (atomic); returns whether anything moved.
+
+        Each source block holding live rows is verified against its checksum while it is copied: a
+        damaged block is never re-checksummed as good; compaction is skipped with a warning and the
+        damage stays for `condsim check --repair` (blocks of holes only are dropped unread).
+        `replacements` (row -> vector) supplies new vectors for live rows, e.g. re-embedded damaged
+        ones (used by `condsim check --repair`); a damaged block whose live rows are all replaced
+        is not needed.
+        """
         live = self.live_rows()
-        if len(live) == self.n_rows:
+        replaced = {int(row): vector for row, vector in (replacements or {}).items()}
+        if len(live) == self.n_rows and not replaced:
             return False
-        generation = int(self._meta_value("generation")) + 1
-        suffix = _DTYPES[self.dtype_name][0]
-        new_name = f"embeddings-{generation}.{suffix}"
+        self._ensure_blocks()
+        generation = self._meta_int("generation") + 1
+        new_name = f"embeddings-{generation}.{DTYPES[self.dtype_name][0]}"
         old_path = self.embeddings_path
-        source = self.embeddings()
-        temporary = self.path / f".{new_name}.tmp"
-        with open(temporary, "wb") as handle:
-            for start in range(0, len(live), 65536):
-                handle.write(np.ascontiguousarray(source[live[start : start + 65536]]).tobytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path / new_name)
-        _fsync_dir(self.path)
-        with self._db:
+        source = self._readable_rows()
+        intact = self._intact_blocks(source)
+        replaced_rows = np.fromiter(replaced, dtype=np.int64, count=len(replaced))
+        checksums = _BlockChecksums(self._row_bytes)
+        try:
+            with store_errors(self.path), atomic_write(self.path / new_name) as handle:
+                for begin in range(0, len(live), _COMPACT_ROWS):
+                    rows = live[begin : begin + _COMPACT_ROWS]
+                    copied = ~np.isin(rows, replaced_rows)
+                    for block in np.unique(rows[copied] // BLOCK_ROWS):
+                        if not intact(int(block)):
+                            raise _SkipCompaction(int(block))
+                    chunk = np.empty((len(rows), self.dim), dtype=self._dtype)
+                    chunk[copied] = source[rows[copied]]
+                    for position in np.flatnonzero(~copied):
+                        chunk[position] = replaced[int(rows[position])]
+                    data = chunk.tobytes()
+                    handle.write(data)
+                    checksums.feed(data)
+        except _SkipCompaction as skipped:
+            warnings.warn(
+                CondsimWarning(
+                    f"the store at {self.path} has damaged embeddings (block {skipped.args[0]}), so it was "
+                    f"not compacted: run `condsim check --store {self.path} --repair`"
+                ),
+                stacklevel=2,
+            )
+            return False
+        with self._transaction():
             # two passes keep the UNIQUE(row) constraint satisfied while renumbering
             self._db.executemany(
                 "UPDATE items SET row=? WHERE row=?", [(-1 - new, int(old)) for new, old in enumerate(live)]
             )
             self._db.execute("UPDATE items SET row = -1 - row")
+            self._db.execute("DELETE FROM blocks")
+            self._db.executemany("INSERT INTO blocks(block, rows, crc) VALUES (?, ?, ?)", checksums.finish())
             self._bump({"n_rows": str(len(live)), "generation": str(generation), "embeddings_file": new_name})
         self._matrix = None
         with contextlib.suppress(OSError):
@@ -557,29 +500,73 @@ class Store:
         self.remove_stray_files()
         return True
 
+    def _readable_rows(self) -> np.ndarray:
+        """The committed rows the embedding file really holds (fewer than `n_rows` if it was cut)."""
+        path = self.embeddings_path
+        rows = min(self.n_rows, path.stat().st_size // self._row_bytes) if path.is_file() else 0
+        if rows == 0:
+            return np.zeros((0, self.dim), dtype=self._dtype)
+        return np.memmap(path, dtype=self._dtype, mode="r", shape=(rows, self.dim))
+
+    def _intact_blocks(self, source: np.ndarray) -> Callable[[int], bool]:
+        """block -> whether it is wholly in `source` and matches its recorded checksum (memoised)."""
+        recorded = self.block_checksums()
+        n_rows = self.n_rows
+        known: dict[int, bool] = {}
+
+        def intact(block: int) -> bool:
+            if block not in known:
+                start, end = block * BLOCK_ROWS, min((block + 1) * BLOCK_ROWS, n_rows)
+                known[block] = 0 <= start < end <= len(source) and recorded.get(block) == (
+                    end - start,
+                    rows_crc(source[start:end]),
+                )
+            return known[block]
+
+        return intact
+
     def remove_stray_files(self) -> None:
-        """Delete embedding files left by an interrupted compaction (never the live one)."""
+        """Delete embedding files of other generations and temporaries left by an interrupted write
+        (only files named as condsim names them, directly in the store; never the live one)."""
         live_name = self._meta_value("embeddings_file")
-        for candidate in self.path.glob("*embeddings-*"):
-            if candidate.name != live_name:
+        with store_errors(self.path):
+            entries = list(os.scandir(self.path))
+        for entry in entries:
+            if (
+                entry.name != live_name
+                and STRAY_FILE.match(entry.name)
+                and not entry.is_dir(follow_symlinks=False)
+            ):
                 with contextlib.suppress(OSError):
-                    candidate.unlink()
+                    os.unlink(entry.path)
 
-    def info(self) -> dict[str, Any]:
-        """A JSON-able summary (for `condsim info` and reports)."""
-        meta = self._read_meta()
-        return {
-            "path": str(self.path),
-            "items": len(self),
-            "rows": int(meta["n_rows"]),
-            "model_id": meta["model_id"],
-            "dim": int(meta["dim"]),
-            "dtype": meta["dtype"],
-            "format_version": int(meta["format_version"]),
-            "version": int(meta["version"]),
-            "root": meta["root"],
-            "failures": len(self.failures()),
-        }
 
-    def __repr__(self) -> str:
-        return f"Store({json.dumps(str(self.path))}, items={len(self)}, model_id={self.model_id!r})"
+class _SkipCompaction(Exception):
+    """Raised inside `compact` to abandon the new file (atomic_write removes it)."""
+
+
+class _BlockChecksums:
+    """Running (block, rows, crc32) of a file written front to back, one entry per BLOCK_ROWS rows."""
+
+    def __init__(self, row_bytes: int) -> None:
+        self.row_bytes = row_bytes
+        self.blocks: list[tuple[int, int, int]] = []
+        self._rows = 0
+        self._crc = 0
+
+    def feed(self, data: bytes) -> None:
+        offset = 0
+        while offset < len(data):
+            take = min(BLOCK_ROWS - self._rows, (len(data) - offset) // self.row_bytes)
+            self._crc = zlib.crc32(data[offset : offset + take * self.row_bytes], self._crc)
+            self._rows += take
+            offset += take * self.row_bytes
+            if self._rows == BLOCK_ROWS:
+                self.blocks.append((len(self.blocks), BLOCK_ROWS, self._crc))
+                self._rows, self._crc = 0, 0
+
+    def finish(self) -> list[tuple[int, int, int]]:
+        if self._rows:
+            self.blocks.append((len(self.blocks), self._rows, self._crc))
+            self._rows, self._crc = 0, 0
+        return self.blocks

@@ -21,6 +21,10 @@ Configuration comes from the environment:
 Successful generations are cached on disk, one JSON file per (condition, model, recipe version),
 written atomically. A failed generation (timeout, HTTP error, unparsable answer, too few distinct
 expressions) raises `PromptGenerationError` and leaves the cache untouched.
+
+Credentials never leave the process: a password in the base URL, the API key, and a server answer
+that echoes either are redacted (`condsim._text.redact`) in every error message, and the cache
+records the base URL with its password masked.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import json
 import logging
 import os
 import re
-import tempfile
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +44,8 @@ from typing import Any
 
 import httpx
 
+from condsim._files import atomic_write_text, cache_root
+from condsim._text import API_KEY_VARIABLES, redact, redact_url
 from condsim.conditions.builtin import builtin_vocabulary, canonical_name
 from condsim.conditions.condition import Condition, normalize_name
 from condsim.errors import PromptGenerationError
@@ -151,10 +157,16 @@ class LLMConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     temperature: float = 1.0
 
+    def __repr__(self) -> str:
+        return (
+            f"LLMConfig(base_url={self.safe_base_url!r}, model={self.model!r}, "
+            f"timeout_s={self.timeout_s!r}, temperature={self.temperature!r})"
+        )
+
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise PromptGenerationError(
-                f"LLM base URL {self.base_url!r} is not an http(s) URL.", hint=_ENV_HINT
+                f"LLM base URL {self.safe_base_url!r} is not an http(s) URL.", hint=_ENV_HINT
             )
         if not self.model.strip():
             raise PromptGenerationError("The LLM model name is empty.", hint=_ENV_HINT)
@@ -165,6 +177,24 @@ class LLMConfig:
     def endpoint(self) -> str:
         """The chat-completions URL: ``{base_url}/chat/completions``."""
         return self.base_url.rstrip("/") + "/chat/completions"
+
+    @property
+    def safe_base_url(self) -> str:
+        """The base URL as it may be shown or stored: a ``user:password@`` password is ``***``."""
+        return redact_url(self.base_url)
+
+    @property
+    def secrets(self) -> list[str]:
+        """What must never be shown: the API key and the base URL's password (where set)."""
+        try:
+            password = urllib.parse.urlsplit(self.base_url).password
+        except ValueError:
+            password = None
+        return [secret for secret in (self.api_key, password) if secret]
+
+    def redact(self, text: str) -> str:
+        """`text` (an error, a server answer) with this configuration's credentials masked."""
+        return redact(text, self.secrets)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LLMConfig:
@@ -178,7 +208,7 @@ class LLMConfig:
                     return value
             return None
 
-        api_key = first("CONDSIM_LLM_API_KEY", "OPENAI_API_KEY")
+        api_key = first(*API_KEY_VARIABLES)
         base_url = first("CONDSIM_LLM_BASE_URL", "OPENAI_BASE_URL") or (OPENAI_BASE_URL if api_key else None)
         if base_url is None:
             raise PromptGenerationError(
@@ -188,7 +218,7 @@ class LLMConfig:
         if model is None:
             if base_url.rstrip("/") != OPENAI_BASE_URL:
                 raise PromptGenerationError(
-                    f"--llm needs a model name for {base_url}, and CONDSIM_LLM_MODEL is not set.",
+                    f"--llm needs a model name for {redact_url(base_url)}, and CONDSIM_LLM_MODEL is not set.",
                     hint=_ENV_HINT,
                 )
             model = OPENAI_DEFAULT_MODEL
@@ -203,10 +233,8 @@ class LLMConfig:
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$CONDSIM_CACHE_DIR/prompts``, or ``~/.cache/condsim/prompts``."""
-    env = os.environ if environ is None else environ
-    root = env.get("CONDSIM_CACHE_DIR", "").strip()
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "condsim") / "prompts"
+    """``prompts/`` under condsim's cache root (`condsim._files.cache_root`)."""
+    return cache_root(environ) / "prompts"
 
 
 class LLMPromptGenerator:
@@ -283,32 +311,18 @@ class LLMPromptGenerator:
             "condition": normalize_name(condition),
             "model": self.config.model,
             "recipe_version": RECIPE_VERSION,
-            "base_url": self.config.base_url,
+            "base_url": self.config.safe_base_url,
             "rounds": rounds,
             "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "values": list(values),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary: Path | None = None
-        try:
-            with tempfile.NamedTemporaryFile(
-                "w", encoding="utf-8", dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
-            ) as handle:
-                temporary = Path(handle.name)
-                json.dump(document, handle, indent=2, ensure_ascii=False)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            if temporary is not None:
-                temporary.unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
     # ------------------------------------------------------------------------------------------ HTTP
     def _ask(self, client: httpx.Client, prompt: str) -> str:
         """One chat-completions request; returns the assistant's text."""
-        endpoint = self.config.endpoint
+        endpoint = redact_url(self.config.endpoint)  # as shown in messages; the request uses the real one
         headers = {"Content-Type": "application/json"}
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
@@ -318,7 +332,7 @@ class LLMPromptGenerator:
             "temperature": self.config.temperature,
         }
         try:
-            response = client.post(endpoint, json=body, headers=headers)
+            response = client.post(self.config.endpoint, json=body, headers=headers)
         except httpx.TimeoutException as error:
             raise PromptGenerationError(
                 f"The LLM endpoint {endpoint} did not answer within {self.config.timeout_s:g} s.",
@@ -326,10 +340,11 @@ class LLMPromptGenerator:
             ) from error
         except httpx.HTTPError as error:
             raise PromptGenerationError(
-                f"Could not reach the LLM endpoint {endpoint}: {error}.", hint=_ENV_HINT
+                f"Could not reach the LLM endpoint {endpoint}: {self.config.redact(str(error))}.",
+                hint=_ENV_HINT,
             ) from error
         if response.status_code >= 400:
-            detail = " ".join(response.text.split())[:200]
+            detail = self.config.redact(" ".join(response.text.split()))[:200]
             hint = {
                 401: "Check CONDSIM_LLM_API_KEY.",
                 403: "Check CONDSIM_LLM_API_KEY and the model's access rights.",

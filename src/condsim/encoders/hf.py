@@ -78,6 +78,8 @@ class HFEncoder(Encoder):
         self._max_length = int(model.config.text_config.max_position_embeddings)
         self.model_id = model_id
         self.dim = int(self._embed_texts([""]).shape[-1])
+        size = getattr(getattr(model.config, "vision_config", None), "image_size", None)
+        self.input_size = int(size) if isinstance(size, int) else None
 
     def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
         import torch

@@ -85,6 +85,9 @@ class OpenClipEncoder(Encoder):
         with torch.inference_mode():
             probe = self._model.encode_text(self._tokenizer([""]).to(self._device))  # type: ignore[operator]
         self.dim = int(probe.shape[-1])
+        size = getattr(getattr(self._model, "visual", None), "image_size", None)
+        sides = size if isinstance(size, tuple | list) else (size,)
+        self.input_size = max(int(side) for side in sides) if all(isinstance(v, int) for v in sides) else None
 
     def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
         import torch

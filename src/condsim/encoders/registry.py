@@ -1,13 +1,18 @@
 """One factory that turns a model name or a local checkpoint path into an `Encoder`.
 
 The registry is data: `BACKENDS` lists, for each backend, the name prefix it owns, a detector that
-recognises its local checkpoint layout, and its loader. `load_encoder` walks that table once:
+recognises its local checkpoint layout, and its loader. `load_encoder` walks that table once.
+`register_backend` adds a row (the built-in open_clip and transformers backends register through it,
+and so can a plugin or a test's fake model, as simonw's `llm` registers its plugins);
+`unregister_backend` removes one. The built-in model is not a row: it is what no name means.
 
 ==========================================  ======================================================
 name                                        backend
 ==========================================  ======================================================
 ``None`` or ``"builtin"``                   the built-in model shipped in the package
 ``"condsim-scenes-v1@sha256-…"``            the built-in model, by the id a store recorded
+``"/path/dir"`` holding                     a built-in model written by ``condsim train-model``
+``model.safetensors`` + ``config.json``     or ``condsim finetune`` (see `condsim.encoders.builtin`)
 ``"openclip:ViT-B-32/openai"``              open_clip architecture + pretrained tag (hub download)
 ``"openclip:hf-hub:org/repo"``              open_clip model exported to the Hugging Face hub
 ``"openclip:ViT-B-32@/path/weights.pt"``    open_clip architecture + a local weights file
@@ -32,8 +37,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from condsim._files import file_sha256
 from condsim.encoders.base import Encoder
-from condsim.errors import ModelLoadError
+from condsim.encoders.devices import resolve_device
+from condsim.errors import InvalidInputError, ModelLoadError
 
 BUILTIN_NAME = "builtin"
 #: model ids the built-in encoder writes into stores start with this (see condsim.encoders.builtin)
@@ -54,6 +61,11 @@ def _load_builtin_by_id(model_id: str, device: str) -> Encoder:
     return encoder
 
 
+def _never(path: Path) -> bool:
+    """The detector of a backend that has no local checkpoint layout of its own."""
+    return False
+
+
 @dataclass(frozen=True)
 class Backend:
     """One row of the registry: how to recognise a name or a local path, and how to load it."""
@@ -61,12 +73,62 @@ class Backend:
     name: str
     #: names starting with this prefix go to this backend (the prefix is stripped)
     prefix: str
-    #: True when a local path (file or directory) is a checkpoint of this backend
-    detects: Callable[[Path], bool]
     #: (name without prefix, device) -> Encoder; the name may be a hub id or a local path
     load: Callable[[str, str], Encoder]
     #: one line for error messages
     example: str
+    #: True when a local path (file or directory) is a checkpoint of this backend
+    detects: Callable[[Path], bool] = _never
+
+
+#: the registered backends, in the order `load_encoder` tries their prefixes and detectors
+BACKENDS: list[Backend] = []
+
+
+def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
+    """Add `backend` to the registry, so `load_encoder` accepts its prefix and its checkpoint folders.
+
+    A name or prefix that another backend already owns is refused unless `replace` is true, in which
+    case that backend's row is swapped for this one in place (its position, hence its priority, kept).
+    """
+    if not backend.prefix.endswith(":") or len(backend.prefix) < 2:
+        raise InvalidInputError(
+            f"backend prefix {backend.prefix!r} must be a word followed by ':'", hint='e.g. prefix="mine:"'
+        )
+    if backend.prefix == f"{BUILTIN_NAME}:" or backend.prefix.startswith(BUILTIN_ID_PREFIX):
+        raise InvalidInputError(
+            f"the prefix {backend.prefix!r} names the built-in model",
+            hint='pick another, e.g. prefix="mine:"',
+        )
+    clashes = [
+        index
+        for index, known in enumerate(BACKENDS)
+        if known.name == backend.name or known.prefix == backend.prefix
+    ]
+    if clashes and not replace:
+        known = BACKENDS[clashes[0]]
+        raise InvalidInputError(
+            f"backend {known.name!r} already owns the name {backend.name!r} or the prefix {backend.prefix!r}",
+            hint="pick another name and prefix, or pass replace=True to swap it out",
+        )
+    if clashes:
+        BACKENDS[clashes[0]] = backend
+        for index in reversed(clashes[1:]):
+            del BACKENDS[index]
+    else:
+        BACKENDS.append(backend)
+    return backend
+
+
+def unregister_backend(name: str) -> Backend:
+    """Remove the backend called `name` from the registry and return it."""
+    for index, known in enumerate(BACKENDS):
+        if known.name == name:
+            return BACKENDS.pop(index)
+    raise InvalidInputError(
+        f"no backend called {name!r} is registered",
+        hint=f"registered: {', '.join(known.name for known in BACKENDS) or 'none'}",
+    )
 
 
 def _detect_openclip(path: Path) -> bool:
@@ -93,30 +155,33 @@ def _load_hf(spec: str, device: str) -> Encoder:
     return load_hf_encoder(spec, device=device)
 
 
-BACKENDS: tuple[Backend, ...] = (
+register_backend(
     Backend(
         name="openclip",
         prefix="openclip:",
-        detects=_detect_openclip,
         load=_load_openclip,
         example="openclip:ViT-B-32/openai, or a folder with open_clip_config.json and weights",
-    ),
+        detects=_detect_openclip,
+    )
+)
+register_backend(
     Backend(
         name="hf",
         prefix="hf:",
-        detects=_detect_hf,
         load=_load_hf,
         example="hf:openai/clip-vit-base-patch32, or a folder saved with save_pretrained",
-    ),
+        detects=_detect_hf,
+    )
 )
 
 
 def load_encoder(name: str | os.PathLike[str] | None = None, *, device: str = "cpu") -> Encoder:
     """Load the encoder named by `name` (see the module table); no name gives the built-in model.
 
-    `device` is a torch device string ("cpu", "cuda", "cuda:1", "mps").
+    `device` is "auto" (CUDA, then MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps"; a device this
+    machine lacks is a `ModelLoadError` (`condsim.encoders.devices`).
     """
-    device = _check_device(device)
+    device = resolve_device(device)
     if name is None or (isinstance(name, str) and name.strip() in (BUILTIN_NAME, f"{BUILTIN_NAME}:")):
         from condsim.encoders.builtin import load_builtin_encoder
 
@@ -136,13 +201,18 @@ def load_encoder(name: str | os.PathLike[str] | None = None, *, device: str = "c
             return backend.load(spec, device)
     path = Path(text).expanduser()
     if path.exists():
+        from condsim.encoders.builtin import is_builtin_checkpoint, load_builtin_encoder
+
+        if is_builtin_checkpoint(path):  # written by `condsim train-model` or `condsim finetune`
+            return load_builtin_encoder(device=device, model_dir=path)
         for backend in BACKENDS:
             if backend.detects(path):
                 return backend.load(str(path), device)
         raise ModelLoadError(
             f"{text}: not a model checkpoint condsim can read",
-            hint="expected a folder with open_clip_config.json + weights (open_clip) or config.json "
-            "with model_type clip/siglip/siglip2 (transformers)",
+            hint="expected a folder written by condsim train-model or finetune, a folder with "
+            "open_clip_config.json + weights (open_clip) or config.json with model_type "
+            "clip/siglip/siglip2 (transformers)",
         )
     if _looks_like_path(text):
         hub_like = not text.startswith(("/", ".", "~")) and text.count("/") == 1
@@ -162,17 +232,6 @@ def _names_hint() -> str:
 
 def _looks_like_path(text: str) -> bool:
     return os.sep in text or "/" in text or text.startswith((".", "~")) or Path(text).suffix != ""
-
-
-def _check_device(device: str) -> str:
-    import torch
-
-    try:
-        return str(torch.device(device))
-    except (RuntimeError, TypeError) as error:
-        raise ModelLoadError(
-            f"unknown device {device!r}", hint='use "cpu", "cuda", "cuda:N" or "mps"'
-        ) from error
 
 
 def fingerprint(files: Iterable[Path], *, extra: object = None, length: int = 16) -> str:
@@ -200,9 +259,5 @@ def _file_sha256(file: Path) -> str:
     key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
     cached = _FILE_HASHES.get(key)
     if cached is None:
-        digest = hashlib.sha256()
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        cached = _FILE_HASHES[key] = digest.hexdigest()
+        cached = _FILE_HASHES[key] = file_sha256(file)
     return cached

@@ -16,73 +16,61 @@ pair whose attribute differs, and counts a pair correct iff cos(e(d), normalize(
 the true difference text d; `ranking_spearman` sorts images by the projection onto a comparative
 text direction and reports Spearman's ρ against the true attribute.
 
-Methods (`METHODS`): each maps (queries, database, condition texts) to a (q, N) score matrix.
-The text baselines need a text per query for image-to-image retrieval: the query is described by its
-best-matching CLAY prompt of the condition, t*(q) = argmax_j cos(v_q, t_j) (no label is used), then
+Top-k (beside mAP, from the same ranking): precision@10 and nDCG@10, mean over the queries.
+Intervals: the same retrieval on several split seeds, summarised by `metrics.confidence_interval`.
 
-* ``text``: database ranked by cos(t*(q), v_d) (the query image itself is not used further);
-* ``image+text``: GeneCIS's composed query normalize(v̂_q + t̂*(q)), cosine with the database;
-* ``crl-fusion``: CRL's GeneCIS score S = Ŝ_text + 10·Ŝ_crl with S_text = cos(t*(q), v_d).
+Zero-shot (the reference): accuracy of CLIP's zero-shot classifier, argmax over one prompt per class
+name (the condition's CLAY wording); as clusters, the zero-shot labels themselves.
 
-``rerank`` re-ranks CLAY's top-K by neighbourhood consistency in the CLAY space (the GA-CLIP
-reconstruction, methods.md §3.1) and keeps CLAY's order below K; ``steer`` steers the plain query
-towards its condition value, q' = normalize(q + β·δ) with δ = normalize(mean of t*(q)'s nearest
-prompts − mean of all the condition's prompts), then ranks by plain cosine.
+The compared retrieval methods are in `condsim.eval.scorers` (`METHODS`); the feature methods of
+clustering and few-shot are the registry's spaces (`FEATURE_METHODS`: plain, crl, clay).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 
-from condsim.data.datasets import EmbeddedDataset
 from condsim.errors import InvalidInputError
+from condsim.eval.embed import EmbeddedDataset
 from condsim.eval.metrics import (
     clustering_scores,
     mean_average_precision,
+    ranking_metrics,
     relevance_matrix,
     spearman,
 )
+from condsim.eval.scorers import (
+    CLAY_K,
+    SPACE_OPTIONS,
+    LabelledCondition,
+    ScoreFunction,
+    fitted_space,
+    zero_shot_labels,
+    zero_shot_match_multi,
+)
+from condsim.methods import FEATURE_METHODS as FEATURE_METHODS  # the feature methods, for `bench`
 from condsim.methods import (
     ClaySpace,
+    Combine,
     CrlSpace,
+    EmbeddedCondition,
+    check_method,
     difference_correct,
-    genecis_fusion,
     image_similarity,
-    image_text_similarity,
-    neighbourhood_rerank,
     normalized_mean,
     rank_by_attribute,
-    steer_query,
-    text_similarity,
-    top_k,
 )
+from condsim.methods.crl import CrlNormalize
 
-#: CLAY's subspace rank (methods.md §1.2, all experiments)
-CLAY_K = 50
-#: re-rank depth, neighbourhood size and weight of the neighbourhood score (GA-CLIP reconstruction)
-RERANK_DEPTH = 50
-RERANK_NEIGHBOURS = 10
-RERANK_WEIGHT = 0.5
-#: steering step and the number of nearest prompts forming the positive set
-STEER_BETA = 0.5
-STEER_POSITIVES = 3
-
-
-@dataclass(frozen=True)
-class ConditionTexts:
-    """One condition's prompt embeddings: CLAY wording ("a photo of a red object") and CRL wording."""
-
-    name: str
-    clay: np.ndarray
-    crl: np.ndarray
-
-
-ScoreFunction = Callable[[np.ndarray, np.ndarray, ConditionTexts], np.ndarray]
+#: the depth of the top-k metrics (precision@10, nDCG@10)
+TOP_K = 10
+#: clustering / zero-shot method name of the reference
+ZERO_SHOT = "zero-shot-match"
 
 
 def query_database_split(n: int, seed: int = 0, query_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
@@ -96,100 +84,17 @@ def query_database_split(n: int, seed: int = 0, query_fraction: float = 0.1) -> 
     return np.sort(order[:n_queries]), np.sort(order[n_queries:])
 
 
-def _best_prompts(queries: np.ndarray, prompts: np.ndarray) -> np.ndarray:
-    """t*(q): each query's best-matching prompt (the text baselines' description of the query)."""
-    return np.asarray(prompts[np.argmax(queries @ prompts.T, axis=1)])
-
-
-def _clay(alignment: str = "householder", manifold: bool = True) -> ScoreFunction:
-    def score(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-        space = ClaySpace(k=CLAY_K, alignment=alignment, manifold=manifold)  # type: ignore[arg-type]
-        space.fit(texts.clay, image_mean=normalized_mean(database))
-        return space.similarity(queries, database)
-
-    return score
-
-
-def _plain(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-    return image_similarity(queries, database)
-
-
-def _text(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-    return text_similarity(_best_prompts(queries, texts.clay), database)
-
-
-def _image_text(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-    return image_text_similarity(queries, _best_prompts(queries, texts.clay), database)
-
-
-def _crl(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-    return CrlSpace("row").fit(texts.crl).similarity(queries, database)
-
-
-def _crl_fusion(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-    return genecis_fusion(queries, _best_prompts(queries, texts.clay), database, texts.crl)
-
-
-def neighbourhood_rerank_scores(
-    query_z: np.ndarray, database_z: np.ndarray, depth: int, n_neighbors: int, weight: float
-) -> np.ndarray:
-    """Full (q, N) scores: the top-`depth` re-ranked by `condsim.methods.neighbourhood_rerank`
-    (methods.md §3.1), then the first-stage order below them (cosines lie in [-1, 1], so shifting
-    them by −3 puts every non-re-ranked item after the re-ranked ones)."""
-    scores = query_z @ database_z.T
-    first_scores, first_ids = top_k(scores, depth)
-    _, reranked_ids = neighbourhood_rerank(
-        query_z, database_z, first_scores, first_ids, n_neighbors=n_neighbors, weight=weight
-    )
-    final = scores - 3.0
-    rows = np.arange(query_z.shape[0])[:, None]
-    final[rows, reranked_ids] = np.arange(depth, 0, -1, dtype=np.float32)[None, :]
-    return np.asarray(final)
-
-
-def _rerank(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-    space = ClaySpace(k=CLAY_K).fit(texts.clay, image_mean=normalized_mean(database))
-    depth = min(RERANK_DEPTH, database.shape[0])
-    neighbours = min(RERANK_NEIGHBOURS, database.shape[0] - 1)
-    return neighbourhood_rerank_scores(
-        space.transform(queries), space.transform(database), depth, neighbours, RERANK_WEIGHT
-    )
-
-
-def _steer(queries: np.ndarray, database: np.ndarray, texts: ConditionTexts) -> np.ndarray:
-    prompts = texts.clay
-    positives_per_query = np.argsort(-(queries @ prompts.T), axis=1, kind="stable")[:, :STEER_POSITIVES]
-    steered = np.vstack([
-        steer_query(query[None, :], prompts[positives], prompts, beta=STEER_BETA)
-        for query, positives in zip(queries, positives_per_query, strict=True)
-    ])  # fmt: skip
-    return image_similarity(steered, database)
-
-
-#: retrieval methods, in report order (results.json keys)
-METHODS: dict[str, ScoreFunction] = {
-    "plain": _plain,
-    "text": _text,
-    "image+text": _image_text,
-    "crl": _crl,
-    "crl-fusion": _crl_fusion,
-    "clay": _clay("householder"),
-    "clay-rotation": _clay("rotation"),
-    "clay-euclidean": _clay(manifold=False),
-    "rerank": _rerank,
-    "steer": _steer,
-}
-
-
-def retrieval_map(
+def retrieval_scores(
     dataset: EmbeddedDataset,
     condition: str,
-    texts: ConditionTexts,
+    texts: EmbeddedCondition,
     method: ScoreFunction,
     *,
     split_seed: int = 0,
-) -> float:
-    """mAP (percent) of `method` for `condition` under the 1 : 9 split; nested conditions per parent."""
+) -> dict[str, float]:
+    """``map``, ``precision@10`` and ``ndcg@10`` (percent) of `method` for `condition` under the 1 : 9
+    split `split_seed`, from one ranking; a nested condition is scored within each parent class and
+    the per-parent means are averaged."""
     queries, database = query_database_split(len(dataset), split_seed)
     labels = dataset.labels[condition]
     parent = dataset.nested_in.get(condition)
@@ -201,31 +106,54 @@ def retrieval_map(
             (queries[parent_labels[queries] == value], database[parent_labels[database] == value])
             for value in np.unique(parent_labels)
         ]
-    scores = []
+    per_group: list[dict[str, float]] = []
     for group_queries, group_database in groups:
         if group_queries.size == 0 or group_database.size < 2:
             continue
         similarity = method(dataset.embeddings[group_queries], dataset.embeddings[group_database], texts)
         relevance = relevance_matrix(labels[group_queries], labels[group_database])
         if relevance.any():
-            scores.append(mean_average_precision(similarity, relevance))
-    if not scores:
+            per_group.append(_summary(similarity, relevance))
+    if not per_group:
         raise InvalidInputError(f"{dataset.name}/{condition}: no query has a relevant database item")
-    return 100.0 * float(np.mean(scores))
+    return {key: float(np.mean([group[key] for group in per_group])) for key in per_group[0]}
+
+
+def _summary(similarity: np.ndarray, relevance: np.ndarray) -> dict[str, float]:
+    """Mean AP, precision@10 and nDCG@10 in percent over the queries with a relevant item."""
+    metrics = ranking_metrics(similarity, relevance, TOP_K)
+    return {
+        "map": 100.0 * float(np.nanmean(metrics["ap"])),
+        f"precision@{TOP_K}": 100.0 * float(np.nanmean(metrics["precision"])),
+        f"ndcg@{TOP_K}": 100.0 * float(np.nanmean(metrics["ndcg"])),
+    }
+
+
+def retrieval_map(
+    dataset: EmbeddedDataset,
+    condition: str,
+    texts: EmbeddedCondition,
+    method: ScoreFunction,
+    *,
+    split_seed: int = 0,
+) -> float:
+    """mAP (percent) of `method` for `condition` under the 1 : 9 split; nested conditions per parent."""
+    return retrieval_scores(dataset, condition, texts, method, split_seed=split_seed)["map"]
 
 
 def multi_condition_map(
     dataset: EmbeddedDataset,
     conditions: Sequence[str],
-    texts: Sequence[ConditionTexts],
+    texts: Sequence[EmbeddedCondition],
     *,
     split_seed: int = 0,
 ) -> dict[str, float]:
     """mAP (percent) where a database item is relevant iff it matches the query on every condition.
 
-    Methods: plain; CRL on the stacked prompt sets; CLAY "stacked" (the paper: one subspace from the
-    row-stacked prompts) and "weighted" (one subspace per condition, equal weights; our extension);
-    and single-condition CLAY on each condition alone, for reference.
+    Methods: plain; zero-shot-match (when every condition has class prompts: ranked by the number
+    of agreeing zero-shot labels); CRL on the stacked prompt sets; CLAY "stacked" (the paper: one
+    subspace from the row-stacked prompt sets) and "mean" (one subspace per condition, the mean of
+    the per-condition cosines; our extension); and single-condition CLAY on each condition alone.
     """
     queries, database = query_database_split(len(dataset), split_seed)
     labels = np.stack([dataset.labels[c] for c in conditions], axis=1)
@@ -238,38 +166,40 @@ def multi_condition_map(
         results[name] = 100.0 * mean_average_precision(similarity, relevance)
 
     record("plain", image_similarity(query_embeddings, database_embeddings))
-    stacked_crl = np.vstack([t.crl for t in texts])
+    labelled = [t for t in texts if isinstance(t, LabelledCondition) and t.classes is not None]
+    if len(labelled) == len(texts):
+        record(ZERO_SHOT, zero_shot_match_multi(query_embeddings, database_embeddings, labelled))
+    stacked_crl = np.vstack([t.prompts_for("crl") for t in texts])
     record("crl", CrlSpace("row").fit(stacked_crl).similarity(query_embeddings, database_embeddings))
-    for combine in ("stack", "weighted"):
+    combines: tuple[tuple[Combine, str], ...] = (("stack", "clay-stacked"), ("mean", "clay-mean"))
+    for combine, name in combines:
         space = ClaySpace(k=CLAY_K, combine=combine)
         space.fit([t.clay for t in texts], image_mean=image_mean)
-        record(f"clay-{'stacked' if combine == 'stack' else 'weighted'}",
-               space.similarity(query_embeddings, database_embeddings))  # fmt: skip
+        record(name, space.similarity(query_embeddings, database_embeddings))
     for condition, condition_texts in zip(conditions, texts, strict=True):
         space = ClaySpace(k=CLAY_K).fit(condition_texts.clay, image_mean=image_mean)
         record(f"clay-{condition}-only", space.similarity(query_embeddings, database_embeddings))
     return results
 
 
-def _features(dataset: EmbeddedDataset, texts: ConditionTexts, method: str, crl_normalize: str) -> np.ndarray:
-    if method == "plain":
-        return dataset.embeddings
-    if method == "crl":
-        return CrlSpace(crl_normalize).fit(texts.crl).transform(dataset.embeddings)  # type: ignore[arg-type]
-    if method == "clay":
-        space = ClaySpace(k=CLAY_K).fit(texts.clay, image_mean=normalized_mean(dataset.embeddings))
-        return space.transform(dataset.embeddings)
-    raise InvalidInputError(f"unknown feature method {method!r}; use plain, crl or clay")
-
-
-#: methods compared by clustering and few-shot
-FEATURE_METHODS: tuple[str, ...] = ("plain", "crl", "clay")
+def _features(
+    dataset: EmbeddedDataset, texts: EmbeddedCondition, method: str, crl_normalize: CrlNormalize
+) -> np.ndarray:
+    """The dataset in the registered space `method` (`FEATURE_METHODS`: plain, crl, clay)."""
+    check_method(method, FEATURE_METHODS)
+    options = replace(SPACE_OPTIONS, crl_normalize=crl_normalize)
+    return np.asarray(fitted_space(method, texts, dataset.embeddings, options).transform(dataset.embeddings))
 
 
 def clustering(
-    dataset: EmbeddedDataset, condition: str, texts: ConditionTexts, method: str, *, seeds: int = 20
+    dataset: EmbeddedDataset, condition: str, texts: EmbeddedCondition, method: str, *, seeds: int = 20
 ) -> dict[str, float]:
-    """Mean NMI / ACC / ARI (percent) of k-means over `seeds` seeds (CRL Table 2 protocol)."""
+    """Mean NMI / ACC / ARI (percent) of k-means over `seeds` seeds (CRL Table 2 protocol).
+
+    ``method="zero-shot-match"`` scores the zero-shot labels as the clusters (no k-means, no seeds).
+    """
+    if method == ZERO_SHOT:
+        return clustering_scores(dataset.labels[condition], zero_shot_predictions(dataset, texts))
     features = _features(dataset, texts, method, "row")
     labels = dataset.labels[condition]
     n_clusters = int(np.unique(labels).size)
@@ -280,6 +210,20 @@ def clustering(
         for seed in range(seeds)
     ]
     return {metric: float(np.mean([run[metric] for run in runs])) for metric in ("nmi", "acc", "ari")}
+
+
+def zero_shot_predictions(dataset: EmbeddedDataset, texts: EmbeddedCondition) -> np.ndarray:
+    """(n,) zero-shot class index of every image from the condition's class-name prompts."""
+    if not isinstance(texts, LabelledCondition):
+        raise InvalidInputError(
+            f"zero-shot needs the class prompts of {texts.name!r}", hint="pass a LabelledCondition"
+        )
+    return zero_shot_labels(dataset.embeddings, texts.class_embeddings())
+
+
+def zero_shot_accuracy(dataset: EmbeddedDataset, condition: str, texts: EmbeddedCondition) -> float:
+    """Accuracy (percent) of the zero-shot classifier on every image of `dataset` for `condition`."""
+    return 100.0 * float(np.mean(zero_shot_predictions(dataset, texts) == dataset.labels[condition]))
 
 
 def fewshot_split(labels: np.ndarray, shots: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -295,7 +239,7 @@ def fewshot_split(labels: np.ndarray, shots: int, seed: int) -> tuple[np.ndarray
 def fewshot(
     dataset: EmbeddedDataset,
     condition: str,
-    texts: ConditionTexts,
+    texts: EmbeddedCondition,
     method: str,
     *,
     shots: Sequence[int] = (1, 5, 10),

@@ -4,7 +4,7 @@ The papers' own numbers (methods.md §1.5 CLAY Tables 2b / 4 / 5, §2.5 CRL Tabl
 beside ours where the benchmark is comparable in kind. They were measured on the real Clevr-4 /
 Cards / CLAY-EVAL with CLIP ViT-B; ours on rendered stand-ins with whatever model ran: compare the
 *direction and size of effects* (CLAY vs plain, CRL vs plain), not the absolute values.
-Charts are drawn with PIL (no plotting dependency).
+Charts: `condsim.eval.charts`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from condsim.eval.charts import bar_chart, line_panels
 
 #: CLAY Table 2(b) / Table 4 (mAP): suite -> condition -> {paper row: value}
 PAPER_RETRIEVAL: dict[str, dict[str, dict[str, float]]] = {
@@ -65,20 +65,27 @@ PAPER_FEWSHOT: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
         "suit": {"CLIP": (37.65, 56.36, 65.98), "CLIP+CRL": (37.10, 67.16, 72.64)},
     },
 }
-SUITE_NAMES = ("clevr4", "cards", "objects")
-_NOT_SUITES = ("multi_condition", "clustering", "fewshot", "difference", "ranking", "meta")
+SUITE_NAMES = ("clevr4", "cards", "objects", "flat")
+_NOT_SUITES = (
+    "intervals",
+    "topk",
+    "zero_shot",
+    "prompts",
+    "multi_condition",
+    "clustering",
+    "fewshot",
+    "difference",
+    "ranking",
+    "comparative",
+    "sensitivity",
+    "meta",
+)
 
 
 def suite_names(results: Mapping[str, Any]) -> list[str]:
     """The retrieval suites in `results`: the generated ones first, then the user's own data."""
     others = [key for key in results if key not in SUITE_NAMES and key not in _NOT_SUITES]
     return [name for name in SUITE_NAMES if name in results] + others
-
-
-_PALETTE = [
-    (90, 90, 90), (214, 39, 40), (255, 127, 14), (188, 189, 34), (44, 160, 44), (23, 190, 207),
-    (31, 119, 180), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
-]  # fmt: skip
 
 
 def _cell(value: Any, digits: int = 1) -> str:
@@ -95,12 +102,31 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def retrieval_table(suite: str, scores: Mapping[str, Mapping[str, float]]) -> str:
-    """Methods × conditions mAP table, with the paper's rows below ours where they exist."""
+def _with_interval(value: Any, interval: Any) -> str:
+    """ "61.0 (60.2–61.8)": the split-0 value and the 95 % interval over split seeds."""
+    if value is None:
+        return "–"
+    if not interval:
+        return _cell(value)
+    return f"{_cell(value)} ({interval[0]:.1f}–{interval[1]:.1f})"
+
+
+def retrieval_table(
+    suite: str,
+    scores: Mapping[str, Mapping[str, float]],
+    intervals: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """Methods × conditions mAP table (each cell with its interval over split seeds, when given),
+    with the paper's rows below ours where they exist."""
     conditions = list(scores)
     methods = list(dict.fromkeys(m for c in conditions for m in scores[c]))
-    rows = [[f"`{m}`"] + [_cell(scores[c].get(m)) for c in conditions] + [_cell(_mean(scores, m))]
-            for m in methods]  # fmt: skip
+    spans = intervals or {}
+    rows = [
+        [f"`{m}`"]
+        + [_with_interval(scores[c].get(m), spans.get(c, {}).get(m)) for c in conditions]
+        + [_cell(_mean(scores, m))]
+        for m in methods
+    ]
     paper = PAPER_RETRIEVAL.get(suite, {})
     for row_name in ("CLIP-B", "GeneCIS†", "CLAY (CLIP-B)"):
         if any(row_name in paper.get(c, {}) for c in conditions):
@@ -116,39 +142,59 @@ def _mean(scores: Mapping[str, Mapping[str, float]], method: str) -> float | Non
     return sum(values) / len(values) if len(values) == len(scores) else None
 
 
+_PREAMBLE = (
+    "Scores in percent (retrieval mAP under a seeded 1:9 query:database split, split seed 0, with the 95 % "
+    "Student-t interval of the mean over {splits} split seeds in brackets; clustering NMI/ACC/ARI; few-shot "
+    "accuracy; difference accuracy), Spearman ρ for ranking. `zero-shot-match` is the trivial reference: "
+    "each image labelled zero-shot from its class name, the database ranked by label agreement, ties by "
+    "plain cosine. Paper rows (docs/methods.md) were measured with CLIP ViT-B on the real Clevr-4 / "
+    "Cards / CLAY-EVAL; ours on rendered stand-ins: compare effects (CLAY or CRL vs plain, and vs the "
+    "zero-shot reference), not absolute values."
+)
+
+
+def _suite_header(suite: str, info: Mapping[str, Any], zero_shot: Mapping[str, float] | None) -> list[str]:
+    parts: list[str] = []
+    if info:
+        dataset = info.get("dataset", {})
+        rendering = f" (seed {dataset['seed']}, {dataset.get('size', '?')} px)" if "seed" in dataset else ""
+        parts.append(
+            f"{dataset.get('n', '?')} images{rendering}, classes {info.get('classes')}; "
+            f"embedding {info.get('seconds_embedding')} s, protocols {info.get('seconds_protocols')} s."
+        )
+        prompts = info.get("prompts", {})
+        if prompts:
+            parts += [
+                "",
+                "Prompts: " + "; ".join(f"{c}: CLAY {p['clay']}, CRL {p['crl']}" for c, p in prompts.items()),
+            ]
+    if zero_shot:
+        parts += [
+            "",
+            "Zero-shot accuracy (class-name prompts, all images): "
+            + ", ".join(f"{c} {_cell(v)} %" for c, v in zero_shot.items())
+            + ".",
+        ]
+    return parts
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole report as markdown."""
     meta = results.get("meta", {})
+    settings = meta.get("settings", {})
     parts = ["# condsim bench results", ""]
-    parts.append(f"Model: `{meta.get('model_id', '?')}`. Settings: `{meta.get('settings', {})}`.")
-    parts.append("")
     parts.append(
-        "Scores in percent (retrieval mAP under a seeded 1:9 query:database split; clustering NMI/ACC/ARI; "
-        "few-shot accuracy; difference accuracy), Spearman ρ for ranking. Paper rows (methods.md §1.5, "
-        "§2.5) were measured with CLIP ViT-B on the real Clevr-4 / Cards / CLAY-EVAL; ours on rendered "
-        "stand-ins: compare effects (CLAY or CRL vs plain), not absolute values."
+        f"Model: `{meta.get('model_id', '?')}`; commit `{meta.get('commit', '?')}`; "
+        f"versions `{meta.get('versions', {})}`; total {meta.get('seconds', '?')} s."
     )
+    parts += ["", f"Settings: `{settings}`.", "", _PREAMBLE.format(splits=settings.get("split_seeds", "?"))]
     for suite in suite_names(results):
-        info = meta.get("suites", {}).get(suite, {})
         parts += ["", f"## {suite}", ""]
-        if info:
-            dataset = info.get("dataset", {})
-            rendering = (
-                f" (seed {dataset['seed']}, {dataset.get('size', '?')} px)" if "seed" in dataset else ""
-            )
-            parts.append(
-                f"{dataset.get('n', '?')} images{rendering}, "
-                f"classes {info.get('classes')}; embedding {info.get('seconds_embedding')} s, "
-                f"protocols {info.get('seconds_protocols')} s."
-            )
-            prompts = info.get("prompts", {})
-            if prompts:
-                parts.append("")
-                parts.append(
-                    "Prompts: "
-                    + "; ".join(f"{c}: CLAY {p['clay']}, CRL {p['crl']}" for c, p in prompts.items())
-                )
-        parts += ["", "### Retrieval mAP", "", retrieval_table(suite, results[suite]), ""]
+        parts += _suite_header(
+            suite, meta.get("suites", {}).get(suite, {}), results.get("zero_shot", {}).get(suite)
+        )
+        intervals = results.get("intervals", {}).get(suite, {})
+        parts += ["", "### Retrieval mAP", "", retrieval_table(suite, results[suite], intervals), ""]
         parts.append(f"![{suite} retrieval]({suite}_retrieval.png)")
         if suite == "clevr4":
             ours = {m: _mean(results[suite], m) for m in ("clay-euclidean", "clay")}
@@ -158,14 +204,17 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                 f"ours euclidean {_cell(ours['clay-euclidean'])} vs manifold {_cell(ours['clay'])}; "
                 f"paper {PAPER_MANIFOLD_CLEVR4['clay-euclidean']} vs {PAPER_MANIFOLD_CLEVR4['clay']}.",
             ]
+        topk = results.get("topk", {}).get(suite)
+        if topk:
+            parts += ["", "### Top of the ranking: precision@10 / nDCG@10 (split 0)", "", topk_table(topk)]
+        prompts = results.get("prompts", {}).get(suite)
+        if prompts:
+            table = prompt_table(prompts, results[suite], meta.get("suites", {}).get(suite, {}))
+            parts += ["", "### How much the prompts carry: mAP by prompt set (split 0)", "", table]
         multi = results.get("multi_condition", {}).get(suite)
         if multi:
-            parts += [
-                "",
-                "### Multi-condition mAP (relevant iff all conditions match)",
-                "",
-                _multi_table(suite, multi),
-            ]
+            heading = "### Multi-condition mAP (relevant iff all conditions match)"
+            parts += ["", heading, "", _multi_table(suite, multi, intervals)]
         clustering = results.get("clustering", {}).get(suite)
         if clustering:
             parts += [
@@ -188,14 +237,105 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             heading = "### PC-CLIP difference accuracy (chance 50) and attribute ranking (Spearman ρ)"
             header = ["attribute", "direction", "difference acc.", "ranking ρ"]
             parts += ["", heading, "", _table(header, rows)]
+        comparative = results.get("comparative", {}).get(suite)
+        if comparative:
+            heading = "### Comparative prompting (PC-CLIP §4.2): zero-shot accuracy on the confused classes"
+            parts += ["", heading, "", comparative_table(comparative)]
+    sensitivity = results.get("sensitivity")
+    if sensitivity:
+        parts += ["", *sensitivity_section(sensitivity)]
     parts.append("")
     return "\n".join(parts)
 
 
-def _multi_table(suite: str, multi: Mapping[str, Mapping[str, float]]) -> str:
+def topk_table(topk: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """Methods × conditions cells "P@10 / nDCG@10"."""
+    conditions = list(topk)
+    methods = list(dict.fromkeys(m for c in conditions for m in topk[c]))
+
+    def pair(values: Mapping[str, float] | None) -> str:
+        if not values:
+            return "–"
+        return f"{_cell(values.get('precision@10'))} / {_cell(values.get('ndcg@10'))}"
+
+    return _table(
+        ["method", *conditions], [[f"`{m}`"] + [pair(topk[c].get(m)) for c in conditions] for m in methods]
+    )
+
+
+def prompt_table(
+    prompts: Mapping[str, Mapping[str, Mapping[str, float]]],
+    scores: Mapping[str, Mapping[str, float]],
+    info: Mapping[str, Any],
+) -> str:
+    """(condition, prompt set) × text-side methods mAP, with plain and zero-shot-match (which use no
+    prompts) as references, and the number of prompts of each set."""
+    methods = list(dict.fromkeys(m for c in prompts for v in prompts[c] for m in prompts[c][v]))
+    sizes = {c: p.get("values", {}) for c, p in info.get("prompts", {}).items()}
+    rows = []
+    for condition, variants in prompts.items():
+        references = [_cell(scores.get(condition, {}).get(name)) for name in ("plain", "zero-shot-match")]
+        for variant, by_method in variants.items():
+            label = f"{condition}: {variant} ({sizes.get(condition, {}).get(variant, '?')} prompts)"
+            rows.append([label, *[_cell(by_method.get(m)) for m in methods], *references])
+    return _table(["prompts", *[f"`{m}`" for m in methods], "`plain`", "`zero-shot-match`"], rows)
+
+
+def comparative_table(comparative: Mapping[str, Mapping[str, Any]]) -> str:
+    rows = []
+    for condition, result in comparative.items():
+        pairs = ", ".join(f"{a}↔{b}" for a, b in result.get("pairs", []))
+        rows.append([condition, pairs or "none", str(result.get("images", 0)), _cell(result.get("without")),
+                     _cell(result.get("with"))])  # fmt: skip
+    return _table(["condition", "confused pairs (validation)", "test images", "without", "with"], rows)
+
+
+def sensitivity_section(sensitivity: Mapping[str, Any]) -> list[str]:
+    """Per sweep: the validation score of every value per suite/condition and its mean, the test mean
+    of the chosen value and of the default (the chart is sensitivity.png)."""
+    seeds = sensitivity.get("validation_seeds", {})
+    parts = [
+        "## Sensitivity, and defaults chosen on a validation split",
+        "",
+        "Each hyper-parameter is varied alone (the others at their defaults) on validation images: the "
+        f"same renderers with seeds {seeds}, neither training nor test seeds. The value with the best mean "
+        "validation score is chosen; only it and the default are then scored on the test split. CLAY k and "
+        "β are chosen on mAP, the re-ranker (which only reorders CLAY's top 50) on nDCG@10.",
+    ]
+    validation = sensitivity.get("validation", {})
+    for sweep, summary in sensitivity.get("defaults", {}).items():
+        metric = summary["metric"]
+        columns = [(s, c) for s in validation for c in next(iter(validation[s].get(sweep, {}).values()), {})]
+        header = [
+            "value",
+            *[f"{s}:{c}" for s, c in columns],
+            f"validation mean {metric}",
+            f"test mean {metric}",
+        ]
+        rows = []
+        for value in summary["validation"]:
+            marks = [mark for mark in ("chosen", "default") if summary[mark] == value]
+            label = value + (f" ({', '.join(marks)})" if marks else "")
+            cells = [
+                _cell(validation[s].get(sweep, {}).get(value, {}).get(c, {}).get(metric)) for s, c in columns
+            ]
+            rows.append(
+                [label, *cells, _cell(summary["validation"].get(value)), _cell(summary["test"].get(value))]
+            )
+        parts += ["", f"### {sweep} (validation {metric} per condition)", "", _table(header, rows)]
+    parts += ["", "![sensitivity](sensitivity.png)"]
+    return parts
+
+
+def _multi_table(
+    suite: str, multi: Mapping[str, Mapping[str, float]], intervals: Mapping[str, Mapping[str, Any]]
+) -> str:
     combos = list(multi)
     methods = list(dict.fromkeys(m for c in combos for m in multi[c] if not m.endswith("-only")))
-    rows = [[f"`{m}`"] + [_cell(multi[c].get(m)) for c in combos] for m in methods]
+    rows = [
+        [f"`{m}`"] + [_with_interval(multi[c].get(m), intervals.get(c, {}).get(m)) for c in combos]
+        for m in methods
+    ]
     only = {c: {m: v for m, v in multi[c].items() if m.endswith("-only")} for c in combos}
     rows.append(
         ["best single-condition CLAY"] + [_cell(max(only[c].values()) if only[c] else None) for c in combos]
@@ -245,58 +385,6 @@ def _fewshot_table(suite: str, fewshot: Mapping[str, Mapping[str, Mapping[str, f
     return _table(["method", *conditions], rows)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
-
-
-def bar_chart(
-    title: str,
-    groups: Mapping[str, Mapping[str, float]],
-    path: str | Path,
-    *,
-    y_max: float = 100.0,
-    y_label: str = "%",
-) -> Path:
-    """Grouped bar chart: one group per key of `groups`, one coloured bar per series inside it."""
-    series = list(dict.fromkeys(s for values in groups.values() for s in values))
-    colors = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(series)}
-    bar, gap, left, top, bottom = 14, 26, 60, 50, 40
-    legend_width = 170
-    plot_height = 300
-    width = left + len(groups) * (len(series) * bar + gap) + gap + legend_width
-    height = top + plot_height + bottom
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((left, 14), title, fill="black", font=_font(16))
-    axis_bottom = top + plot_height
-    for tick in range(0, 101, 20):
-        y = axis_bottom - tick / 100 * plot_height
-        draw.line([(left, y), (width - legend_width, y)], fill=(225, 225, 225))
-        draw.text((8, y - 7), f"{tick / 100 * y_max:g}{y_label}", fill="black", font=_font(11))
-    x = left + gap
-    for group, values in groups.items():
-        for name in series:
-            value = values.get(name)
-            if value is not None:
-                clipped = max(0.0, min(float(value), y_max))
-                y = axis_bottom - clipped / y_max * plot_height
-                draw.rectangle([x, y, x + bar - 2, axis_bottom], fill=colors[name])
-            x += bar
-        draw.text(
-            (x - len(series) * bar / 2, axis_bottom + 8), group, fill="black", font=_font(12), anchor="ma"
-        )
-        x += gap
-    draw.line([(left, axis_bottom), (width - legend_width, axis_bottom)], fill="black")
-    legend_x = width - legend_width + 10
-    for index, name in enumerate(series):
-        y = top + index * 18
-        draw.rectangle([legend_x, y, legend_x + 12, y + 12], fill=colors[name])
-        draw.text((legend_x + 18, y - 1), name, fill="black", font=_font(12))
-    path = Path(path)
-    image.save(path)
-    return path
-
-
 def write_report(results: Mapping[str, Any], out: str | Path) -> Path:
     """Write report.md and one retrieval chart per suite (plus multi-condition / clustering charts)."""
     out = Path(out)
@@ -314,6 +402,18 @@ def write_report(results: Mapping[str, Any], out: str | Path) -> Path:
     }
     if clustering:
         bar_chart("k-means clustering ACC", clustering, out / "clustering_acc.png")
+    sensitivity = results.get("sensitivity", {}).get("defaults", {})
+    if sensitivity:
+        panels = {
+            f"{sweep} ({summary['metric']})": {"validation": summary["validation"]}
+            for sweep, summary in sensitivity.items()
+        }
+        marks = {
+            f"{sweep} ({summary['metric']})": [summary["chosen"]] for sweep, summary in sensitivity.items()
+        }
+        line_panels(
+            "mean over conditions; ringed: chosen on validation", panels, out / "sensitivity.png", marks=marks
+        )
     markdown = render_markdown(results)
     if multi:
         markdown += "\n![multi-condition](multi_condition.png)\n"

@@ -136,6 +136,22 @@ def unit_rows(matrix: ArrayT) -> ArrayT:
     return cast(ArrayT, matrix / norms[:, None])
 
 
+def as_unit_rows(
+    array: npt.ArrayLike, name: str, *, dim: int | None = None, dim_name: str = ""
+) -> FloatArray:
+    """Validated unit rows (the one row normaliser for callers outside `methods`, too).
+
+    float32 input stays float32 (ranking only needs float32, and a float64 copy of a large database
+    doubles memory and halves BLAS speed); rows already of unit norm (to a few ulps) are used as given,
+    without a normalised copy, so stored unit embeddings pass through bit for bit.
+    """
+    matrix = as_matrix(array, name, dim=dim, dim_name=dim_name or "the other embeddings", keep_float32=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+    if np.all(np.abs(norms - 1.0) <= 16 * np.finfo(matrix.dtype).eps):
+        return matrix
+    return unit_rows(matrix)
+
+
 def safe_unit_rows(matrix: ArrayT) -> ArrayT:
     """L2-normalise rows; rows with zero norm stay zero (their cosine with anything is then 0)."""
     norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))

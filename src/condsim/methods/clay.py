@@ -17,8 +17,9 @@ Extensions beyond the paper (marked [INF] in methods.md, all parameters):
   * alignment: "householder" (paper default), "rotation" (minimal plane rotation), "none".
   * manifold=False: the Euclidean "w/o manifold" ablation (SVD of the raw prompt matrix, IP-Composer).
   * several conditions: combine="stack" (the paper: one subspace from the row-stacked prompt sets) or
-    combine="weighted" (one subspace per condition; the similarity is the weighted mean of the
-    per-condition cosines, realised by concatenating √wᵢ·zᵢ so that z stays one unit vector).
+    combine="mean" (one subspace per condition; the similarity is the weighted mean of the
+    per-condition cosines, realised by concatenating √wᵢ·zᵢ so that z stays one unit vector;
+    `condsim.methods.weighting`).
   * a negative condition ("same shape, ignore colour"): the negative prompts' principal directions N
     are removed from the positive subspace, either from the log-mapped prompts before the SVD
     (negative_mode="before": the k directions are then the strongest positive directions ⟂ N) or from
@@ -53,6 +54,7 @@ from condsim.methods._validation import (
     as_vector,
     check_choice,
     check_rows,
+    safe_unit_rows,
     unit_rows,
     unit_vector,
 )
@@ -63,9 +65,9 @@ from condsim.methods.sphere import (
     log_map_unchecked,
     plane_rotation,
 )
+from condsim.methods.weighting import COMBINE_MODES, Combine, normalize_weights
 
 Alignment = Literal["householder", "rotation", "none"]
-Combine = Literal["stack", "weighted"]
 NegativeMode = Literal["before", "after"]
 PromptInput = npt.ArrayLike | Sequence[npt.ArrayLike]
 
@@ -209,8 +211,8 @@ class ClaySpace:
     alignment: H taking µ_db onto µ_c: "householder" (paper), "rotation" (minimal plane rotation) or
         "none". Ignored when manifold=False.
     manifold: False gives the Euclidean ablation (SVD of the raw prompts, no log map, no H).
-    combine: how a list of prompt sets is used: "stack" (paper) or "weighted" (one subspace each).
-    weights: per-condition weights for combine="weighted" (non-negative; default equal).
+    combine: how a list of prompt sets is used: "stack" (paper) or "mean" (one subspace each).
+    weights: per-condition weights for combine="mean" (non-negative; default equal).
     negative_mode: where a negative condition is removed: "before" or "after" the SVD.
     negative_k: number of negative directions removed (default: k).
     rank_rtol: relative singular-value tolerance for the numerical rank (default max(n, d)·eps32).
@@ -243,6 +245,11 @@ class ClaySpace:
         self.negative_k = negative_k
         self.rank_rtol = rank_rtol
 
+    @property
+    def needs_image_mean(self) -> bool:
+        """Whether `fit` needs `image_mean` (µ_db): on the manifold, for any alignment but "none"."""
+        return bool(self.manifold) and self.alignment != "none"
+
     def _check_params(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
             raise InvalidInputError(f"k={self.k!r} must be a positive integer.", hint="The paper uses k=50.")
@@ -252,29 +259,18 @@ class ClaySpace:
                 hint="None removes as many negative directions as k.",
             )
         check_choice(self.alignment, "alignment", ("householder", "rotation", "none"))
-        check_choice(self.combine, "combine", ("stack", "weighted"))
+        check_choice(self.combine, "combine", COMBINE_MODES)
         check_choice(self.negative_mode, "negative_mode", ("before", "after"))
-        if self.weights is not None and self.combine != "weighted":
+        if self.weights is not None and self.combine != "mean":
             raise InvalidInputError(
-                "weights are only used with combine='weighted'.",
-                hint="Pass combine='weighted' or drop weights (stacking has one subspace).",
+                "weights are only used with combine='mean'.",
+                hint="Pass combine='mean' or drop weights (stacking has one subspace).",
             )
 
     def _weights(self, count: int) -> F64:
         if self.combine == "stack":
             return np.ones(1, dtype=np.float64)
-        if self.weights is None:
-            return np.full(count, 1.0 / count, dtype=np.float64)
-        weights = np.asarray(self.weights, dtype=np.float64)
-        if weights.shape != (count,) or not np.isfinite(weights).all() or (weights < 0).any():
-            raise InvalidInputError(
-                f"weights must be {count} finite non-negative numbers (one per prompt set), "
-                f"got {self.weights!r}.",
-                hint="For example weights=[0.7, 0.3] for two conditions.",
-            )
-        if weights.sum() <= 0:
-            raise InvalidInputError("weights sum to zero.", hint="Give at least one positive weight.")
-        return np.asarray(weights / weights.sum(), dtype=np.float64)
+        return normalize_weights(self.weights, count)
 
     def fit(
         self,
@@ -484,6 +480,24 @@ class ClaySpace:
                 first += subspace.k
         return output
 
+    def transform_texts(self, text_embeddings: npt.ArrayLike) -> F32:
+        """(n, k_) float32 rows of texts in the space of `transform`: z = normalize(V_kᵀ t) per block.
+
+        No alignment H: a text already sits on the prompt side of the modality gap, where µ_c lives,
+        and V_k ⟂ µ_c, so the tangent projection of t is V_kᵀ t (the θ/sin θ factor of the log map
+        cancels in the normalisation, as in Eq. 5). Several weighted conditions give the blocks
+        √wᵢ·zᵢ side by side, as `transform` does. A text orthogonal to the subspace stays zero.
+        """
+        self._check_fitted()
+        texts = as_matrix64(
+            text_embeddings, "text_embeddings", dim=self.n_features_in_, dim_name="the prompt embeddings"
+        )
+        blocks = [
+            safe_unit_rows(texts @ subspace.components) * np.sqrt(weight)
+            for subspace, weight in zip(self.subspaces_, self.weights_, strict=True)
+        ]
+        return np.asarray(blocks[0] if len(blocks) == 1 else np.hstack(blocks), dtype=np.float32)
+
     def similarity(self, query_embeddings: npt.ArrayLike, image_embeddings: npt.ArrayLike) -> F32:
         """(q, N) conditional cosine similarity cos(z(q), z(d)) (Eq. 5; weighted mean for several
         weighted conditions). For repeated queries cache `transform(images)` and use `z_q @ z_db.T`."""
@@ -498,7 +512,7 @@ class ClaySpace:
         if len(self.subspaces_) != 1:
             raise InvalidInputError(
                 f"{name} is defined for one subspace; this space has {len(self.subspaces_)} "
-                f"(combine='weighted'): read subspaces_[i] instead.",
+                f"(combine='mean'): read subspaces_[i] instead.",
                 hint=f"subspaces_[i].{name.rstrip('_')} holds condition i's value.",
             )
         return self.subspaces_[0]

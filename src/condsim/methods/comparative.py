@@ -4,6 +4,8 @@
   differs from class j, t̃_j = normalize(α t_j + (1 − α) mean_i (t_i − e(d_ij))), α = 0.8 (PC-CLIP
   Eq. 3 / run.py::run_comparative). t_i − e("i minus j") ≈ t_j, so the update pulls t_j towards what
   separates it from its confuser. Classes in no pair keep their prompt.
+* `most_confused_pairs`: the class pairs a classifier confuses most on labelled (validation) images,
+  the pairs that comparative prompting updates (PC-CLIP picks them from a confusion matrix).
 * `rank_by_attribute`: sort images by the projection ⟨e(d), v̂⟩ on a comparative text direction.
 * `difference_correct` / `difference_classification_accuracy`: a pair (x1, x2) with difference text
   d is correct iff cos(e(d), normalize(v̂1 − v̂2)) > 0.
@@ -70,6 +72,31 @@ def comparative_class_prompts(
             )
         prompts[target] = mixed / norm
     return prompts.astype(np.float32)
+
+
+def most_confused_pairs(
+    true_labels: npt.ArrayLike, predicted_labels: npt.ArrayLike, n_classes: int, count: int = 3
+) -> list[tuple[int, int]]:
+    """The `count` unordered class pairs (a, b), a < b, with the most confusions C[a, b] + C[b, a]
+    (C[t, p] = images of class t predicted as p); ties go to the lower pair; pairs never confused are
+    left out, so fewer than `count` pairs may come back."""
+    truth = np.asarray(true_labels, dtype=np.int64)
+    predicted = np.asarray(predicted_labels, dtype=np.int64)
+    if truth.shape != predicted.shape or truth.ndim != 1:
+        raise DimensionMismatchError(
+            f"true labels {truth.shape} and predictions {predicted.shape} must be the same (n,) shape"
+        )
+    if truth.size and (
+        min(truth.min(), predicted.min()) < 0 or max(truth.max(), predicted.max()) >= n_classes
+    ):
+        raise InvalidInputError(f"labels must lie in [0, {n_classes})", hint="pass class indices")
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    symmetric = confusion + confusion.T
+    first, second = np.triu_indices(n_classes, k=1)
+    counts = symmetric[first, second]
+    order = np.argsort(-counts, kind="stable")
+    return [(int(first[i]), int(second[i])) for i in order[:count] if counts[i] > 0]
 
 
 def rank_by_attribute(

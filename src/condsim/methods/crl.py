@@ -13,6 +13,7 @@ independent. Post-processing as in the official code:
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import numpy as np
@@ -27,19 +28,41 @@ CrlNormalize = Literal["row", "fewshot"]
 class CrlSpace:
     """CRL condition space: `CrlSpace().fit(prompt_embeddings).transform(image_embeddings)`.
 
-    Fitted attributes: basis_ (n, d) float32 unit rows T, n_features_in_ (d), n_components_ (n).
+    Fitted attributes: basis_ (n, d) float32 unit rows T, n_features_in_ (d), n_components_ (n),
+    fingerprint_ (hex digest of everything `transform` uses, a cache key for precomputed R).
     """
+
+    #: CRL compares images with texts directly: its fit never reads the image mean
+    needs_image_mean = False
 
     def __init__(self, normalize: CrlNormalize = "row") -> None:
         self.normalize = normalize
 
-    def fit(self, prompt_embeddings: npt.ArrayLike) -> CrlSpace:
-        """Store the L2-normalised text basis T (n, d) of one condition's descriptive texts."""
+    def fit(
+        self,
+        prompt_embeddings: npt.ArrayLike,
+        *,
+        image_mean: npt.ArrayLike | None = None,
+        negative_prompt_embeddings: npt.ArrayLike | None = None,
+    ) -> CrlSpace:
+        """Store the L2-normalised text basis T (n, d) of one condition's descriptive texts.
+
+        `image_mean` is accepted so that every conditional space fits the same way, and unused: CRL
+        compares images with texts directly, without aligning the image cloud. A negative condition
+        has no meaning in CRL and is refused.
+        """
         check_choice(self.normalize, "normalize", ("row", "fewshot"))
+        if negative_prompt_embeddings is not None:
+            raise InvalidInputError(
+                "CRL has no negative conditions.", hint="Use ClaySpace to ignore a condition."
+            )
         basis = unit_rows(as_matrix64(prompt_embeddings, "prompt_embeddings"))
         self.basis_: F32 = np.ascontiguousarray(basis, dtype=np.float32)
         self.n_features_in_: int = int(basis.shape[1])
         self.n_components_: int = int(basis.shape[0])
+        digest = hashlib.sha256(repr(("crl", self.normalize, self.basis_.shape)).encode())
+        digest.update(self.basis_.tobytes())
+        self.fingerprint_: str = digest.hexdigest()
         return self
 
     def _check_fitted(self) -> None:
@@ -71,6 +94,11 @@ class CrlSpace:
         deviations = centred.std(axis=1, keepdims=True)
         deviations[deviations <= 1e-12] = 1.0
         return np.asarray(centred / deviations, dtype=np.float32)
+
+    def transform_texts(self, text_embeddings: npt.ArrayLike) -> F32:
+        """(n, n_components_) texts in the same space: a text is described by its cosines to the basis
+        exactly as an image is (CRL compares both modalities with T directly)."""
+        return self.transform(text_embeddings)
 
     def similarity(self, query_embeddings: npt.ArrayLike, image_embeddings: npt.ArrayLike) -> F32:
         """(q, N) cosine between CRL representations, cos(q Tᵀ, d Tᵀ) (GeneCIS retrieval protocol)."""

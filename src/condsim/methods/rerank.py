@@ -23,12 +23,28 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 from condsim.errors import DimensionMismatchError, InvalidInputError
-from condsim.methods._validation import F32, F64, FloatArray, as_matrix, as_matrix64, unit_rows, unit_vector
+from condsim.methods._validation import (
+    F32,
+    F64,
+    FloatArray,
+    as_matrix64,
+    as_unit_rows,
+    unit_rows,
+    unit_vector,
+)
 
 Ids = npt.NDArray[np.int64]
+
+
+def _linear_sum_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`scipy.optimize.linear_sum_assignment`, imported on first use: scipy.optimize takes about a
+    second to import, which every command importing `condsim.methods` but never re-ranking paid."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, columns = linear_sum_assignment(cost)
+    return np.asarray(rows), np.asarray(columns)
 
 
 def _nearest(scores: npt.NDArray[np.floating[Any]], count: int) -> Ids:
@@ -105,19 +121,6 @@ def _neighbours_of(database: FloatArray, rows: Ids, count: int, block: int) -> I
     return neighbours
 
 
-def _unit_database(
-    array: npt.ArrayLike, name: str, *, dim: int | None = None, dim_name: str = ""
-) -> FloatArray:
-    """Validated unit rows; float32 input stays float32 (ranking only needs float32, and a float64 copy
-    of a large database doubles memory and halves BLAS speed); rows already of unit norm (to a few
-    ulps) are used as given, without a normalised copy."""
-    matrix = as_matrix(array, name, dim=dim, dim_name=dim_name or "the other embeddings", keep_float32=True)
-    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
-    if np.all(np.abs(norms - 1.0) <= 16 * np.finfo(matrix.dtype).eps):
-        return matrix
-    return unit_rows(matrix)
-
-
 def _check_block(block: int) -> None:
     if block < 1:
         raise InvalidInputError(f"block={block} must be positive.", hint="Use e.g. 1024 rows per block.")
@@ -128,7 +131,7 @@ def database_neighbours(database: npt.ArrayLike, count: int, *, block: int = 102
     lower id), the item itself excluded: the kNN sets of §3.1's neighbourhood reading, computed once
     for all items (O(N²·d)) so that a caller re-ranking many queries can pass them to
     `neighbourhood_rerank(..., database_neighbour_ids=...)`. Scores are formed `block` rows at a time."""
-    items = _unit_database(database, "database")
+    items = as_unit_rows(database, "database")
     _check_block(block)
     if not 1 <= count < items.shape[0]:
         raise InvalidInputError(
@@ -147,7 +150,7 @@ def hungarian_match_score(query_parts: npt.ArrayLike, candidate_parts: npt.Array
         return 0.0
     others = unit_rows(as_matrix64(candidate, "candidate_parts", dim=parts.shape[1], dim_name="query_parts"))
     cosines = parts @ others.T
-    rows, columns = linear_sum_assignment(1.0 - cosines)
+    rows, columns = _linear_sum_assignment(1.0 - cosines)
     return float(cosines[rows, columns].sum() / parts.shape[0])
 
 
@@ -270,8 +273,8 @@ def neighbourhood_rerank(
     (N, n_neighbors) output of `database_neighbours(database, n_neighbors)`, computed once.
     `block` bounds memory: rows of scores, and query–candidate pairs, handled at a time.
     """
-    database = _unit_database(database_embeddings, "database_embeddings")
-    queries = _unit_database(
+    database = as_unit_rows(database_embeddings, "database_embeddings")
+    queries = as_unit_rows(
         query_embeddings, "query_embeddings", dim=database.shape[1], dim_name="database_embeddings"
     ).astype(database.dtype, copy=False)
     scores, ids = _check_initial(initial_scores, initial_ids)
@@ -312,7 +315,7 @@ def neighbourhood_rerank(
         candidate_sets = np.asarray(database[candidate_neighbours[candidate_rows[pairs]]], dtype=np.float64)
         cosines = np.matmul(query_sets, candidate_sets.transpose(0, 2, 1))
         for pair, pair_cosines in enumerate(cosines):
-            matched_rows, matched_columns = linear_sum_assignment(1.0 - pair_cosines)
+            matched_rows, matched_columns = _linear_sum_assignment(1.0 - pair_cosines)
             match = float(pair_cosines[matched_rows, matched_columns].mean())
             query_index, slot = query_rows[start + pair], slots[start + pair]
             final[query_index, slot] = (1.0 - weight) * scores[query_index, slot] + weight * match

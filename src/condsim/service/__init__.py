@@ -1,0 +1,13 @@
+"""HTTP service and web page of condsim: `condsim serve --store STORE`.
+
+`create_app(store)` builds the FastAPI application (JSON API under /api with OpenAPI at /docs, the
+gallery page at /, all assets served by condsim itself); `serve(store)` runs it with uvicorn. The
+service is built on `condsim.collection.Collection`'s public API only.
+"""
+
+from __future__ import annotations
+
+from condsim.service.app import create_app
+from condsim.service.server import serve
+
+__all__ = ["create_app", "serve"]

@@ -1,0 +1,80 @@
+"""`condsim index`: a folder of images -> a store (incremental, resumable)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import typer
+
+from condsim.cli import options
+from condsim.cli.app import app
+from condsim.cli.inputs import load_encoder, store_encoder
+from condsim.cli.render import print_index_report
+from condsim.errors import CondsimWarning, StoreError
+
+
+@app.command()
+def index(
+    folder: str = typer.Argument(..., help="folder of images (searched recursively)"),
+    store: options.NewStorePath = options.STORE_NOT_GIVEN,
+    model: options.Model = None,
+    batch_size: options.BatchSize = 32,
+    dtype: str = typer.Option(
+        "float32",
+        "--dtype",
+        help="stored embedding type of a new store: float32 or float16",
+        callback=options.one_of("--dtype", lambda: ("float32", "float16")),
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="let a store that mirrors another folder mirror this one instead"
+    ),
+    prune: bool = typer.Option(
+        False,
+        "--prune",
+        help="forget every stored image even when the folder now holds none (otherwise refused)",
+    ),
+    device: options.Device = "auto",
+) -> None:
+    """Index a folder into a store: incremental (only new or changed files are embedded), resumable.
+    The model is loaded only when a file is new or changed."""
+    from condsim.collection import Store, index_folder
+    from condsim.collection.store import DATABASE_FILE
+
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise StoreError(
+            f"{root} is not a folder; nothing was changed",
+            hint="pass the folder of images to index (is its drive mounted?)",
+        )
+    store_path = Path(store).expanduser()
+    if (store_path / DATABASE_FILE).is_file():
+        # an existing store names its model: it is loaded only if a file is new or changed
+        with Store.open(store_path) as existing:
+            encoder = store_encoder(model, existing.model_id, existing.dim, device)
+    else:
+        encoder = load_encoder(model, None, device)
+    report = index_folder(
+        root, store_path, encoder, batch_size=batch_size, dtype=dtype, replace=replace, prune=prune
+    )
+    print_index_report(report)
+    if report.indexed:
+        _warn_if_unlike_training_data(store_path, report.model_id)
+    if report.nothing_indexed and not prune:
+        raise StoreError(
+            f"no image could be indexed under {report.root}",
+            hint="the folder must hold readable images (png, jpg, webp, ...); see the list above",
+        )
+
+
+def _warn_if_unlike_training_data(store_path: Path, model_id: str) -> None:
+    """One warning when the built-in model has just embedded images unlike its training data
+    (`condsim.encoders.domain`): its results on photos are unreliable, and it says what to use."""
+    from condsim.collection import Store
+    from condsim.encoders.domain import builtin_domain_warning
+
+    with Store.open(store_path) as indexed:
+        paths = [item.abspath for item in indexed.items()]
+    message = builtin_domain_warning(model_id, paths)
+    if message is not None:
+        warnings.warn(message, CondsimWarning, stacklevel=1)

@@ -1,0 +1,272 @@
+"""What the command line turns its arguments into: an encoder, an opened collection, resolved
+conditions, per-condition weights, labelled images read from a CSV.
+
+These are the only places where a typed string (a store path, `COND=FILE`, `COND=W`, a labels file)
+becomes a library object, so every command reads its arguments the same way. A mistake is a
+`CondsimError` that names the option and says how to write it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from condsim.errors import EmptyConditionError, ImageLoadError, InvalidInputError, ModelLoadError, StoreError
+
+if TYPE_CHECKING:
+    from condsim.collection import Collection
+    from condsim.collection.tasks import LabelledImage
+    from condsim.conditions import Condition
+    from condsim.encoders import Encoder
+
+
+#: the environment variable naming the store when --store is left out
+STORE_VARIABLE = "CONDSIM_STORE"
+#: a file (naming the store on its first line) or a store folder, looked for from the working folder up
+STORE_MARKER = ".condsim"
+
+
+def locate_store(
+    given: str | None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Path:
+    """The store to use: `given` (--store) if any, else $CONDSIM_STORE, else the nearest `.condsim`
+    marker from `cwd` upwards: a folder of that name is the store; a file names it on its first line
+    that is neither blank nor a `#` comment (relative to the file's folder). Nothing found is a
+    `StoreError` saying the three ways to name a store."""
+    if given:
+        return Path(given).expanduser()
+    env = os.environ if environ is None else environ
+    configured = env.get(STORE_VARIABLE, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    here = (cwd or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        marker = folder / STORE_MARKER
+        if marker.is_dir():
+            return marker
+        if marker.is_file():
+            return _store_named_by(marker)
+    raise StoreError(
+        f"no --store given, and neither {STORE_VARIABLE} nor a {STORE_MARKER} file names one",
+        hint=f"pass --store DIR, set {STORE_VARIABLE}=DIR, or write the store's path into a "
+        f"{STORE_MARKER} file in this folder or a parent",
+    )
+
+
+def _store_named_by(marker: Path) -> Path:
+    hint = f"write the store's path on the first line of {marker}"
+    try:
+        lines = marker.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise StoreError(f"cannot read the store marker {marker}: {reason}", hint=hint) from error
+    named = next((line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
+    if not named:
+        raise StoreError(f"the store marker {marker} names no store", hint=hint)
+    store = Path(named).expanduser()
+    return store if store.is_absolute() else marker.parent / store
+
+
+def load_encoder(model: str | None, store_model_id: str | None = None, device: str = "auto") -> Encoder:
+    """The encoder named by --model, else the one a store was built with, else the built-in model,
+    loaded now on `device` (--device) behind a status line on stderr."""
+    from condsim._progress import status
+    from condsim.encoders import load_encoder
+
+    name = model if model is not None else store_model_id
+    with status(f"Loading model {name or 'builtin'} on {device}"):
+        if model is not None or store_model_id is None:
+            return load_encoder(model, device=device)
+        try:
+            return load_encoder(store_model_id, device=device)
+        except ModelLoadError as error:
+            if error.hint and "--device" in error.hint:  # the device, not the model, is the problem
+                raise
+            raise ModelLoadError(
+                f"the store was built with model {store_model_id!r}, which cannot be loaded by that name "
+                f"({error})",
+                hint="pass the model the store was indexed with: --model NAME_OR_PATH",
+            ) from error
+
+
+def store_encoder(model: str | None, model_id: str, dim: int, device: str = "auto") -> Encoder:
+    """The encoder for a store of `model_id` (`dim`-d). Unless --model names another model, it is a
+    `LazyEncoder`: loaded only if something must be embedded (a query image that is not indexed, a
+    condition whose prompt embeddings are not cached yet, a new file to index), so a query by an
+    indexed image never imports torch. A --model other than the store's is loaded now, so that a
+    mismatch is reported at once."""
+    from condsim.encoders.lazy import LazyEncoder
+
+    if model is not None and model.strip() != model_id:
+        return load_encoder(model, None, device)
+    return LazyEncoder(lambda: load_encoder(model, model_id, device), model_id=model_id, dim=dim)
+
+
+def open_collection(
+    store: str, model: str | None, image: str | None = None, device: str = "auto"
+) -> tuple[Collection, Path | None]:
+    """The store opened for search with its encoder (a --model must match the store's model; the model
+    is loaded only when something must be embedded, see `store_encoder`), and the query image's file
+    when `image` is given (checked first: a bad path fails fast).
+    """
+    from condsim.collection import Collection, Store
+    from condsim.collection.index_plan import is_storable_name
+
+    opened = Store.open(Path(store).expanduser())
+    try:
+        query_path = None
+        if image is not None:
+            query_path = Path(image).expanduser()
+            if not query_path.is_file():
+                stored = opened.find_path(image) if is_storable_name(image) else None
+                if stored is None:
+                    raise ImageLoadError(
+                        f"no image at {image}", hint="give the path of an image file (or of an indexed image)"
+                    )
+                query_path = Path(stored.abspath)
+        encoder = store_encoder(model, opened.model_id, opened.dim, device)
+        return Collection(opened, encoder), query_path
+    except BaseException:
+        opened.close()
+        raise
+
+
+def _prompt_files(names: Sequence[str], prompts: Sequence[str]) -> dict[str, str]:
+    """Which --prompts file belongs to which condition: FILE (one condition) or COND=FILE."""
+    from condsim.conditions import normalize_name
+
+    if prompts and not names:
+        raise InvalidInputError(
+            "--prompts gives values for a condition, but no condition was named",
+            hint='add --by NAME, e.g. --by "fabric" --prompts fabrics.txt',
+        )
+    files: dict[str, str] = {}
+    by_key = {normalize_name(name): name for name in names}
+    for value in prompts:
+        name, separator, file = value.partition("=")
+        if separator and not Path(value).exists() and normalize_name(name) in by_key:
+            files[by_key[normalize_name(name)]] = file
+        elif len(names) == 1:
+            files[names[0]] = value
+        else:
+            raise InvalidInputError(
+                f"--prompts {value!r}: with several conditions, say which one the file is for",
+                hint=f"write --prompts NAME=FILE with NAME one of {', '.join(names)}",
+            )
+    return files
+
+
+def resolve_conditions(
+    names: Sequence[str], prompts: Sequence[str] | None, llm: bool
+) -> dict[str, Condition]:
+    """Typed name -> Condition: its --prompts file if it has one, else with --llm values generated by
+    the LLM (cached; a built-in name keeps its prompt templates), else the built-in vocabulary (an
+    unknown name fails, listing the built-ins)."""
+    from condsim.conditions import resolve_condition
+
+    if llm and not names:
+        raise InvalidInputError(
+            "--llm generates values for a condition, but no condition was named",
+            hint='add --by NAME, e.g. --by "fabric" --llm',
+        )
+    files = _prompt_files(names, list(prompts or []))
+    resolved: dict[str, Condition] = {}
+    for name in names:
+        if not name.strip():
+            raise EmptyConditionError(
+                "a condition name is empty", hint="run `condsim conditions` to list them"
+            )
+        file = files.get(name)
+        resolved[name] = resolve_condition(name, prompts_file=file, use_llm=llm and file is None)
+    return resolved
+
+
+#: --weight bounds: weights are relative (normalised to sum 1), so a ratio of 10^6 between two
+#: conditions is already one of them alone; beyond, the numbers only risk overflow (1e308 -> inf)
+MIN_WEIGHT, MAX_WEIGHT = 1e-3, 1e3
+
+
+def parse_weights(weights: Sequence[str] | None, conditions: dict[str, Condition]) -> dict[str, float] | None:
+    """--weight COND=W -> {condition name: W}; COND may be what was typed after --by, or any alias of it.
+
+    W must be a number in [`MIN_WEIGHT`, `MAX_WEIGHT`] (to leave a condition out, drop its --by), and
+    each condition is weighted once: a second --weight for it is refused, not silently kept."""
+    from condsim.conditions import normalize_name
+    from condsim.conditions.builtin import canonical_name
+
+    if not weights:
+        return None
+    if not conditions:
+        raise InvalidInputError(
+            "--weight needs at least one --by condition", hint="e.g. --by color --by shape --weight color=2"
+        )
+    parsed: dict[str, float] = {}
+    for value in weights:
+        name, separator, number = value.rpartition("=")
+        try:
+            weight = float(number)
+        except ValueError:
+            weight = float("nan")
+        if not separator or not name.strip() or not math.isfinite(weight):
+            raise InvalidInputError(
+                f"--weight {value!r} is not COND=W with W a number", hint="e.g. --weight color=2"
+            )
+        if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+            raise InvalidInputError(
+                f"--weight {value!r}: W must be between {MIN_WEIGHT:g} and {MAX_WEIGHT:g} "
+                "(weights are relative)",
+                hint="e.g. --weight color=2 --weight shape=1; to leave a condition out, drop its --by",
+            )
+        wanted = {normalize_name(name), canonical_name(name)}
+        matches = [
+            condition.name
+            for typed, condition in conditions.items()
+            if wanted & {normalize_name(typed), condition.key}
+        ]
+        if not matches:
+            raise InvalidInputError(
+                f"--weight {value!r}: {name!r} is not one of the --by conditions",
+                hint=f"weight one of {', '.join(conditions)}",
+            )
+        if matches[0] in parsed:
+            raise InvalidInputError(
+                f"--weight {value!r}: {matches[0]!r} already has a weight ({parsed[matches[0]]:g})",
+                hint="give one --weight per condition",
+            )
+        parsed[matches[0]] = weight
+    return parsed
+
+
+def read_labels(path: Path) -> list[LabelledImage]:
+    """The labelled images of a path,label CSV (a header row "path,label" is skipped), each with its
+    file and line as origin so that a library error about one of them points at its line."""
+    from condsim.collection.tasks import LabelledImage
+
+    hint = (
+        "give a CSV with one `path,label` row per labelled image "
+        "(paths absolute or relative to the indexed folder)"
+    )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise InvalidInputError(f"cannot read the labels file {path}: {reason}", hint=hint) from error
+    rows: list[LabelledImage] = []
+    for number, record in enumerate(csv.reader(text.splitlines()), start=1):
+        if not record or not "".join(record).strip() or record[0].lstrip().startswith("#"):
+            continue
+        if len(record) < 2 or not record[0].strip() or not record[1].strip():
+            raise InvalidInputError(
+                f"{path} line {number}: expected `path,label`, got {','.join(record)!r}", hint=hint
+            )
+        image, label = record[0].strip(), record[1].strip()
+        if not rows and number == 1 and (image.casefold(), label.casefold()) == ("path", "label"):
+            continue
+        rows.append(LabelledImage(image, label, origin=f"{path} line {number}"))
+    if not rows:
+        raise InvalidInputError(f"the labels file {path} has no `path,label` rows", hint=hint)
+    return rows

@@ -1,0 +1,251 @@
+"""`condsim check`: verify everything a store holds, and repair what can be re-derived from the images.
+
+What is verified (`check_store`):
+
+* the database opens and its metadata is whole (else one `StoreCorruptError`: only a rebuild helps);
+* the `.lock` file is a plain file, the `failures` table exists;
+* the embedding file holds every committed row, every item points to a row inside it;
+* every block of `BLOCK_ROWS` rows matches the crc32 recorded when it was written, and every live row
+  is finite and unit-norm (`damaged_rows`, also what queries use to leave damaged rows out);
+* every cache file matches the checksum in its name.
+
+`repair=True` fixes what it found: damaged items are re-embedded from their image files (when the
+file still holds the content that was indexed, by its sha256), items that cannot be re-embedded are
+removed and reported (`condsim index` adds them back once their files are readable), the embedding
+file is compacted, the lock and missing tables are recreated, damaged cache files are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from condsim._files import file_sha256
+from condsim.collection.cache import verify_cache_file
+from condsim.collection.store import Item, Store
+from condsim.collection.store_format import (
+    BLOCK_ROWS,
+    CACHE_DIR,
+    DATABASE_FILE,
+    DTYPES,
+    LOCK_FILE,
+    SCHEMA,
+    blocks_touched,
+    corrupt,
+    damaged_rows,
+    store_errors,
+)
+from condsim.collection.store_reader import rows_crc
+
+if TYPE_CHECKING:
+    from condsim.encoders.base import Encoder
+
+
+@dataclass
+class CheckReport:
+    """What `check_store` found and, with `repair`, what it fixed and what it could not."""
+
+    store: str
+    items: int = 0
+    rows: int = 0
+    blocks_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+    not_fixed: list[str] = field(default_factory=list)
+    damaged_items: int = 0
+    reembedded: int = 0
+    removed: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        """True when nothing was wrong, or everything wrong was fixed."""
+        return not self.problems or (bool(self.fixed) and not self.not_fixed)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able form."""
+        return {
+            "store": self.store,
+            "items": self.items,
+            "rows": self.rows,
+            "blocks_checked": self.blocks_checked,
+            "problems": list(self.problems),
+            "fixed": list(self.fixed),
+            "not_fixed": list(self.not_fixed),
+            "damaged_items": self.damaged_items,
+            "reembedded": self.reembedded,
+            "removed": self.removed,
+            "healthy": self.healthy,
+        }
+
+
+def check_store(
+    path: str | os.PathLike[str],
+    *,
+    repair: bool = False,
+    encoder: Callable[[str], Encoder] | None = None,
+) -> CheckReport:
+    """Verify the store at `path` (see the module docstring); with `repair`, fix what can be fixed.
+
+    `encoder(model_id)` loads the store's model when damaged rows must be re-embedded (only then).
+    Raises `StoreCorruptError` when the database itself cannot be read (only a rebuild helps).
+    """
+    directory = Path(path)
+    report = CheckReport(store=str(directory))
+    if repair:
+        _repair_schema(directory, report)
+    _check_lock(directory, report, repair)
+    with Store.open(directory, verify=False) as store:
+        report.items, report.rows = len(store), store.n_rows
+        damaged = _damaged_items(store, report)
+        report.damaged_items = len(damaged)
+        if damaged and repair:
+            _reembed(store, damaged, encoder, report)
+        elif repair and store.holes():
+            with store.writer_lock():
+                store.compact()
+        _check_cache(directory / CACHE_DIR, report, repair)
+    return report
+
+
+def _repair_schema(directory: Path, report: CheckReport) -> None:
+    """Recreate the tables a store can lose without losing its records (failures, block checksums)."""
+    database = directory / DATABASE_FILE
+    if not database.is_file():
+        return
+    with store_errors(directory):
+        connection = sqlite3.connect(database)
+        try:
+            tables = {
+                name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "failures" not in tables and {"meta", "items"} <= tables:
+                with connection:
+                    connection.executescript(SCHEMA)  # every statement is CREATE ... IF NOT EXISTS
+                report.problems.append("the failures table was missing")
+                report.fixed.append("recreated the failures table (empty: the next index run fills it)")
+        finally:
+            connection.close()
+
+
+def _check_lock(directory: Path, report: CheckReport, repair: bool) -> None:
+    lock = directory / LOCK_FILE
+    if not (lock.is_symlink() or (lock.exists() and not lock.is_file())):
+        return
+    report.problems.append(f"{LOCK_FILE} is not a plain file (a directory or a link)")
+    if not repair:
+        return
+    try:
+        lock.unlink() if lock.is_symlink() or not lock.is_dir() else lock.rmdir()
+        report.fixed.append(f"removed the {LOCK_FILE} in the way (the next writer recreates it)")
+    except OSError as error:
+        report.not_fixed.append(f"cannot remove {lock}: {error.strerror or error}; remove it by hand")
+
+
+def _damaged_items(store: Store, report: CheckReport) -> list[Item]:
+    """Items whose row is outside the embedding file, in a block that fails its checksum, or not a
+    finite unit vector; records each kind of problem in `report`."""
+    items = store.items()
+    n_rows = store.n_rows
+    path = store.embeddings_path
+    dtype = DTYPES[store.dtype_name][1]
+    row_bytes = store.dim * dtype.itemsize
+    file_rows = min(n_rows, path.stat().st_size // row_bytes) if path.is_file() else 0
+    if n_rows and not path.is_file():
+        report.problems.append(f"the embedding file {path.name} is missing")
+    elif file_rows < n_rows:
+        report.problems.append(f"the embedding file holds {file_rows} of {n_rows} committed rows")
+    by_row = {item.row: item for item in items}
+    bad_rows = {item.row for item in items if not 0 <= item.row < file_rows}
+    outside = sum(1 for item in items if not 0 <= item.row < n_rows)
+    if outside:
+        report.problems.append(f"{outside} items point to rows outside the embedding file")
+    if file_rows:
+        matrix = np.memmap(path, dtype=dtype, mode="r", shape=(file_rows, store.dim))
+        recorded = store.block_checksums()
+        damaged_blocks = []
+        for block in blocks_touched(0, file_rows):
+            first, end = block * BLOCK_ROWS, min((block + 1) * BLOCK_ROWS, n_rows)
+            report.blocks_checked += 1
+            short = end > file_rows
+            if short or (block in recorded and recorded[block] != (end - first, rows_crc(matrix[first:end]))):
+                damaged_blocks.append(block)
+                bad_rows.update(row for row in range(first, end) if row in by_row)
+        if damaged_blocks:
+            report.problems.append(
+                f"{len(damaged_blocks)} block(s) of {BLOCK_ROWS} rows fail their checksum "
+                f"(first: rows {damaged_blocks[0] * BLOCK_ROWS}..)"
+            )
+        live = np.asarray(sorted(row for row in by_row if 0 <= row < file_rows), dtype=np.int64)
+        invalid = damaged_rows(matrix, live)
+        if len(invalid):
+            report.problems.append(f"{len(invalid)} stored embeddings are not finite unit vectors")
+            bad_rows.update(int(row) for row in invalid)
+        del matrix
+    return [by_row[row] for row in sorted(bad_rows) if row in by_row]
+
+
+def _reembed(
+    store: Store, damaged: list[Item], encoder: Callable[[str], Encoder] | None, report: CheckReport
+) -> None:
+    """Re-embed damaged items from their files; remove the ones that cannot be; then compact."""
+    usable: list[Item] = []
+    lost: list[tuple[Item, str]] = []
+    for item in damaged:
+        try:
+            if file_sha256(item.abspath) != item.hash:
+                lost.append((item, "the file changed since it was indexed (re-run `condsim index`)"))
+                continue
+        except OSError as error:
+            lost.append((item, f"cannot read the file: {error.strerror or error}"))
+            continue
+        usable.append(item)
+    replacements: dict[int, np.ndarray] = {}
+    with store.writer_lock():
+        if usable:
+            if encoder is None:
+                raise ValueError("check_store(repair=True) needs an encoder to re-embed damaged rows")
+            model = encoder(store.model_id)
+            store.check_model(model.model_id)
+            if model.dim != store.dim:
+                raise corrupt(store.path, f"its metadata says dim={store.dim}, its model gives {model.dim}")
+            encoded = model.encode_images_partial([item.abspath for item in usable])
+            for failure in encoded.failures:
+                lost.append((usable[failure.index], failure.reason))
+            for index, vector in zip(encoded.indices, encoded.embeddings, strict=True):
+                replacements[usable[index].row] = np.asarray(vector, dtype=np.float32)
+            report.reembedded = len(replacements)
+            report.fixed.append(f"re-embedded {len(replacements)} damaged items from their image files")
+        if lost:
+            stale = {item.id for item, _ in lost}
+            store.remove(sorted(stale))
+            report.removed = len(stale)
+            for item, reason in lost:
+                report.not_fixed.append(f"{item.abspath}: {reason}; removed from the store")
+        if store.compact(replacements):
+            report.fixed.append("rewrote the embedding file with verified rows only")
+
+
+def _check_cache(directory: Path, report: CheckReport, repair: bool) -> None:
+    if not directory.is_dir() or directory.is_symlink():
+        if directory.is_symlink():
+            report.problems.append(f"{directory} is a symbolic link")
+            if repair:
+                directory.unlink()
+                report.fixed.append(f"removed the link {directory} (the cache is recreated on use)")
+        return
+    damaged = [path for path in sorted(directory.glob("*.npy")) if not verify_cache_file(path)]
+    if not damaged:
+        return
+    report.problems.append(f"{len(damaged)} damaged cache files (recomputed when next used)")
+    if repair:
+        for path in damaged:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        report.fixed.append(f"deleted {len(damaged)} damaged cache files")
