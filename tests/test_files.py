@@ -60,11 +60,14 @@ def test_cache_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_every_image_suffix_is_one_pillow_opens() -> None:
+    from condsim.encoders.images import register_heif_opener
+
+    assert register_heif_opener()  # HEIC/HEIF: the pillow-heif plugin condsim registers on first decode
     Image.init()
     readable = {suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN}
     assert not IMAGE_SUFFIXES - readable, sorted(IMAGE_SUFFIXES - readable)
     assert all(suffix == suffix.lower() and suffix.startswith(".") for suffix in IMAGE_SUFFIXES)
-    assert is_image_path("holiday/IMG_0001.JPG") and is_image_path("x.avif")
+    assert is_image_path("holiday/IMG_0001.JPG") and is_image_path("x.avif") and is_image_path("IMG_2.HEIC")
     assert not is_image_path("notes.txt") and not is_image_path("archive.png.zip")
 
 

@@ -51,8 +51,9 @@ _HASH_CHUNK = 1 << 20
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:
-    """Whether the file name has one of `IMAGE_SUFFIXES` (case-insensitive); the content is not read."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+    """Whether the file name has one of `IMAGE_SUFFIXES` (case-insensitive); the content is not read.
+    String operations only: a folder scan calls this once per file."""
+    return os.path.splitext(os.fspath(path))[1].lower() in IMAGE_SUFFIXES
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

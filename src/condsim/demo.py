@@ -40,7 +40,7 @@ from condsim.collection.duplicates import find_duplicates
 from condsim.data.scenes import render_scene, scene_spec_at
 from condsim.data.seeds import check_not_training_seed
 from condsim.errors import InvalidInputError, StoreModelMismatchError
-from condsim.sheets import MATCH_BORDER, MISMATCH_BORDER, results_sheet
+from condsim.sheets import MATCH_BORDER, MISMATCH_BORDER, QUERY_BORDER, Tile, results_sheet, save_sheet
 
 if TYPE_CHECKING:
     from condsim.encoders.base import Encoder
@@ -138,15 +138,19 @@ def _labels_of(result: Result, labels: dict[str, dict[str, str]]) -> dict[str, s
 
 
 def _precision(
-    results: Sequence[Result], query_labels: dict[str, str], labels: dict[str, dict[str, str]]
+    results: Sequence[Result],
+    query_labels: dict[str, str],
+    labels: dict[str, dict[str, str]],
+    conditions: Sequence[str] = DEMO_CONDITIONS,
 ) -> dict[str, float]:
+    """The share of `results` whose label equals `query_labels`' for each of `conditions`."""
     return {
         condition: float(
             np.mean([_labels_of(r, labels).get(condition) == query_labels[condition] for r in results])
         )
         if results
         else 0.0
-        for condition in DEMO_CONDITIONS
+        for condition in conditions
     }
 
 
@@ -406,12 +410,8 @@ def _show_text_shift(
     after = collection.similar(demo.query, by="color", text=f"but {colour}", k=demo.k)
     demo.shift_colour = colour
     demo.shift_share = {
-        "before": float(np.mean([_labels_of(r, labels).get("color") == colour for r in before]))
-        if before
-        else 0.0,
-        "after": float(np.mean([_labels_of(r, labels).get("color") == colour for r in after]))
-        if after
-        else 0.0,
+        "before": _precision(before, {"color": colour}, labels, ("color",))["color"],
+        "after": _precision(after, {"color": colour}, labels, ("color",))["color"],
     }
     title = f'like this, but {colour}: by color with --text "but {colour}" (CLAY, top {demo.k})'
     console.print(_results_table(title, after, demo.query_labels, labels, None))
@@ -421,16 +421,18 @@ def _show_text_shift(
         highlight=False,
         soft_wrap=True,
     )
-    borders = [
-        MATCH_BORDER if _labels_of(r, labels).get("color") == colour else MISMATCH_BORDER for r in after
+    tiles = [
+        Tile(
+            demo.query, ["query", f"{demo.query_labels['color']} {demo.query_labels['shape']}"], QUERY_BORDER
+        )
     ]
-    captions = [[" ".join(_labels_of(r, labels).get(c, "?") for c in ("color", "shape"))] for r in after]
-    sheet = results_sheet(
-        demo.query,
-        [(r.path, r.score) for r in after],
-        sheet_path,
-        condition=f"color, but {colour}",
-        captions=captions,
-        borders=borders,
+    for rank, result in enumerate(after, start=1):
+        truth = _labels_of(result, labels)
+        border = MATCH_BORDER if truth.get("color") == colour else MISMATCH_BORDER
+        caption = [f"#{rank}  {result.score:.3f}", f"{truth.get('color', '?')} {truth.get('shape', '?')}"]
+        tiles.append(Tile(result.path, caption, border))
+    legend = [(QUERY_BORDER, "query"), (MATCH_BORDER, colour), (MISMATCH_BORDER, f"not {colour}")]
+    sheet = save_sheet(
+        tiles, sheet_path, title=f"like this, but {colour} (by color)", columns=len(tiles), legend=legend
     )
     demo.shifted = DemoQuery("color", after, {"color": demo.shift_share["after"]}, sheet)

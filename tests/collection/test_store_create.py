@@ -3,6 +3,7 @@ later runs call corrupt), and a full disk while indexing is one `StoreError` wit
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing
 import os
@@ -127,6 +128,30 @@ def test_disk_full_on_a_small_tmpfs(tmp_path: Path, fake_encoder, make_image) ->
             np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
         for stray in mount.glob("s/*.tmp"):
             raise AssertionError(f"temporary left behind: {stray}")
+    finally:
+        os.system(f"umount {mount}")
+
+
+def test_creating_a_store_on_a_full_tmpfs(tmp_path: Path) -> None:
+    """A real full disk at creation (root only): one line, no half store; once space is freed the
+    same call creates it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.system(f"mount -t tmpfs -o size=256k tmpfs {mount} 2>/dev/null") != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        # fill the disk to the last byte (unbuffered, so closing the file writes nothing more)
+        with open(mount / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"x" * 512)
+        with pytest.raises(StoreError, match="no space left on device"):
+            Store.create(mount / "s", "m", 8)
+        assert not (mount / "s" / DATABASE_FILE).exists()
+        (mount / "filler").unlink()
+        with Store.open_or_create(mount / "s", "m", 8) as store:
+            assert len(store) == 0
     finally:
         os.system(f"umount {mount}")
 

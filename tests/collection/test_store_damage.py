@@ -135,3 +135,18 @@ def test_deleted_wal_after_a_crash(indexed: tuple[Path, Path], tmp_path: Path) -
         assert reopened.n_rows >= len(reopened)
         for item in reopened.items():
             np.testing.assert_array_equal(reopened.vectors([item.row])[0], rows_before[item.relpath])
+
+
+def test_index_replace_rebuilds_a_damaged_store(
+    indexed: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repair the one-line error names for an unreadable database: `condsim index --replace`."""
+    folder, store = indexed
+    _corrupt_page(store)
+    (store / "notes.txt").write_text("not a store file")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["index", str(folder), "--store", str(store), "--model", MODEL, "--replace"])
+    assert exited.value.code == 0, capsys.readouterr().err
+    with Store.open(store) as rebuilt:
+        assert len(rebuilt) == 12
+    assert (store / "notes.txt").read_text() == "not a store file"

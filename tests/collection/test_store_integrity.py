@@ -170,3 +170,21 @@ def test_lock_directory_and_dropped_failures_table_are_repaired(
     assert (store / LOCK_FILE).is_dir() is False
     with Store.open(store) as opened:
         assert len(opened) == 20
+
+
+def test_a_store_from_before_block_checksums_gains_them(tmp_path: Path) -> None:
+    """A format-1 store written before `blocks` and `identity_crc` existed opens, and its first
+    write records the checksums of the rows it holds."""
+    vectors = np.eye(6, 8, dtype=np.float32)
+    with Store.create(tmp_path / "s", "m", 8) as store:
+        store.add(vectors[:4], [NewItem(f"{i}.png", f"/{i}.png", str(i)) for i in range(4)])
+    connection = sqlite3.connect(tmp_path / "s" / DATABASE_FILE)
+    with connection:
+        connection.execute("DROP TABLE blocks")
+        connection.execute("DELETE FROM meta WHERE key='identity_crc'")
+    connection.close()
+    with Store.open(tmp_path / "s") as store:
+        assert store.block_checksums() == {}
+        store.add(vectors[4:], [NewItem(f"{i}.png", f"/{i}.png", str(i)) for i in range(4, 6)])
+        assert store.block_checksums().keys() == {0} and store.block_checksums()[0][0] == 6
+    assert check_store(tmp_path / "s").problems == []

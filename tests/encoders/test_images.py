@@ -325,7 +325,34 @@ def test_batch_reports_each_bad_item_and_embeds_the_rest(tmp_path: Path, make_en
     assert f"{junk}: {junk}" not in str(raised.value)  # the reason already names its source
 
 
+def test_a_single_image_gives_its_one_row(tmp_path: Path, fake_encoder: Any) -> None:
+    """sentence-transformers' convention: one input in, one (dim,) row out, equal to its batch row."""
+    picture = Image.new("RGB", (8, 8), (200, 30, 30))
+    file = tmp_path / "photo.png"
+    picture.save(file)
+    batch = fake_encoder.encode_images([str(file)])
+    for single in (str(file), file, file.read_bytes(), picture):
+        row = fake_encoder.encode_images(single)
+        assert row.shape == (fake_encoder.dim,) and row.dtype == np.float32
+        np.testing.assert_allclose(row, batch[0], atol=1e-6)
+    text_row = fake_encoder.encode_texts("a red object")
+    assert text_row.shape == (fake_encoder.dim,)
+    np.testing.assert_allclose(text_row, fake_encoder.encode_texts(["a red object"])[0], atol=1e-6)
+
+
+def test_a_single_unreadable_image_is_one_line(tmp_path: Path, fake_encoder: Any) -> None:
+    with pytest.raises(ImageLoadError, match="1 of 1 images could not be read") as raised:
+        fake_encoder.encode_images(str(tmp_path / "missing.png"))
+    assert "\n" not in str(raised.value)
+
+
 @pytest.mark.parametrize("single", ["photo.png", Path("photo.png"), b"\x89PNG", Image.new("RGB", (2, 2))])
-def test_a_single_image_instead_of_a_list_is_refused(single: object, fake_encoder: Any) -> None:
+def test_the_partial_api_still_refuses_a_single_image(single: object, fake_encoder: Any) -> None:
+    """`encode_images_partial` reports failures by index into a list: one image there is a mistake."""
     with pytest.raises(InvalidInputError, match="list of images"):
-        fake_encoder.encode_images(single)  # type: ignore[arg-type]
+        fake_encoder.encode_images_partial(single)  # type: ignore[arg-type]
+
+
+def test_encode_texts_refuses_non_strings(fake_encoder: Any) -> None:
+    with pytest.raises(InvalidInputError, match="strings only"):
+        fake_encoder.encode_texts(["a red car", 3])  # type: ignore[list-item]

@@ -1,9 +1,9 @@
 """The condsim command line: parse, call one library function, print. No method logic lives here.
 
-Commands: `index`, `similar`, `search`, `duplicates`, `cluster`, `classify`, `rank`, `conditions`,
-`demo`, `bench`, `train-model`, `finetune`. Every user mistake (missing store, bad image path, unknown or
-empty condition, k <= 0, unreadable labels file, bad option value) is a `CondsimError` (or a Click usage
-error) that `main()` prints as one line plus a hint, with exit code 2 and no traceback.
+Commands: `index`, `check`, `similar`, `search`, `duplicates`, `cluster`, `classify`, `label`, `rank`,
+`conditions`, `demo`, `bench`, `train-model`, `finetune`. Every user mistake (missing store, bad image
+path, unknown or empty condition, k <= 0, unreadable labels file, bad option value) is a `CondsimError`
+(or a Click usage error) that `main()` prints as one line plus a hint, with exit code 2 and no traceback.
 
 Layout: `app.py` holds the Typer app and `main()`; `options.py` declares every shared option once;
 `inputs.py` turns arguments into library objects (encoder, collection, conditions, weights, labels);
@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "query",
     "duplicates",
     "tasks",
+    "label",
     "info",
     "eval",
     "train",

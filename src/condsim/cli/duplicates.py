@@ -22,7 +22,7 @@ def _threshold(value: float | None) -> float | None:
     if value is not None and not 0.0 <= value <= 1.0:
         raise InvalidInputError(
             f"--threshold {value}: must be a cosine between 0 and 1",
-            hint="e.g. --threshold 0.99 (near copies); lower finds looser duplicates",
+            hint="e.g. --threshold 0.985 (near copies); lower finds looser duplicates",
         )
     return value
 
@@ -32,7 +32,7 @@ Threshold = Annotated[
     typer.Option(
         "--threshold",
         metavar="T",
-        help="cosine at and above which two images are duplicates (default 0.99; with --by 0.85)",
+        help="cosine at and above which two images are duplicates (default 0.985; with --by 0.85)",
         callback=_threshold,
     ),
 ]

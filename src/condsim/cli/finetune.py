@@ -13,7 +13,7 @@ from condsim.cli.app import app
 
 
 def _steps_or_default(value: int | None) -> int | None:
-    return None if value is None else options.at_least_one("--steps", "the number of steps", 400)(value)
+    return None if value is None else options.at_least_one("--steps", "the number of steps", 300)(value)
 
 
 @app.command("finetune")
@@ -27,7 +27,7 @@ def finetune(
         "default: rendered scenes and cards from the training seeds",
     ),
     steps: int | None = typer.Option(
-        None, "--steps", help="optimiser steps (default 400; --quick 80)", callback=_steps_or_default
+        None, "--steps", help="optimiser steps (default 300; --quick 80)", callback=_steps_or_default
     ),
     quick: bool = typer.Option(False, "--quick", help="fewer images, pairs and steps (minutes on a CPU)"),
     device: str = typer.Option(

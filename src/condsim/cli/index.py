@@ -11,7 +11,7 @@ from condsim.cli import options
 from condsim.cli.app import app
 from condsim.cli.inputs import load_encoder, store_encoder
 from condsim.cli.render import print_index_report
-from condsim.errors import CondsimWarning, StoreError
+from condsim.errors import CondsimWarning, StoreCorruptError, StoreError
 
 
 @app.command()
@@ -48,10 +48,18 @@ def index(
             hint="pass the folder of images to index (is its drive mounted?)",
         )
     store_path = Path(store).expanduser()
+    existing_model: tuple[str, int] | None = None
     if (store_path / DATABASE_FILE).is_file():
+        try:
+            with Store.open(store_path) as existing:
+                existing_model = (existing.model_id, existing.dim)
+        except StoreCorruptError:
+            if not replace:
+                raise
+            # --replace rebuilds a damaged store (index_folder), with --model or the default model
+    if existing_model is not None:
         # an existing store names its model: it is loaded only if a file is new or changed
-        with Store.open(store_path) as existing:
-            encoder = store_encoder(model, existing.model_id, existing.dim, device)
+        encoder = store_encoder(model, *existing_model, device)
     else:
         encoder = load_encoder(model, None, device)
     report = index_folder(

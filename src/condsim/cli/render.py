@@ -34,7 +34,7 @@ from condsim.errors import CondsimError, CondsimWarning
 if TYPE_CHECKING:
     from condsim.collection import IndexReport, Result
     from condsim.collection.duplicates import DuplicateGroup
-    from condsim.collection.tasks import Classification, ClusterResult, Ranking
+    from condsim.collection.tasks import Classification, ClusterResult, Labelling, Ranking
     from condsim.collection.zero_shot import ComparativeReport
     from condsim.conditions import Condition
 
@@ -247,11 +247,14 @@ def print_clusters(
     """One row per cluster (size, contact sheet), then where the assignments were written."""
     table = Table(title=Text(printable(title)), title_justify="left")
     table.add_column("cluster", justify="right")
+    if clusters.names:
+        table.add_column("nearest value")
     table.add_column("images", justify="right")
     table.add_column("sheet", overflow="fold")
     for number, sheet in enumerate(sheets):
         size = int((clusters.labels == number).sum())
-        table.add_row(str(number), str(size), Text(printable(sheet) if sheet else "-"))
+        named = [Text(printable(clusters.name(number) or "-"))] if clusters.names else []
+        table.add_row(str(number), *named, str(size), Text(printable(sheet) if sheet else "-"))
     console.print(table)
     console.print(f"assignments: {printable(csv_path)}", highlight=False, markup=False, soft_wrap=True)
 
@@ -268,6 +271,23 @@ def print_classification(classification: Classification, title: str, csv_path: P
         table.add_row(Text(printable(label)), str(classification.labelled[label]), str(predicted[label]))
     console.print(table)
     console.print(f"predictions: {printable(csv_path)}", highlight=False, markup=False, soft_wrap=True)
+
+
+def print_labelling(labelling: Labelling, title: str, csv_path: Path) -> None:
+    """A title line, the images per value (values no image got are left out), the value pairs
+    comparative prompting refined, then where the labels were written."""
+    console.print(printable(title), highlight=False, markup=False, soft_wrap=True)
+    table = Table()
+    table.add_column(printable(labelling.condition))
+    table.add_column("images", justify="right")
+    for value, count in sorted(labelling.counts().items(), key=lambda entry: -entry[1]):
+        if count:
+            table.add_row(Text(printable(value)), str(count))
+    console.print(table)
+    if labelling.refined:
+        pairs = ", ".join(f"{a} / {b}" for a, b in labelling.refined)
+        console.print(f"refined pairs: {printable(pairs)}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"labels: {printable(csv_path)}", highlight=False, markup=False, soft_wrap=True)
 
 
 def print_comparative(report: ComparativeReport) -> None:

@@ -1,8 +1,8 @@
 """A folder of images -> a persistent, resumable store of embeddings + metadata, and search over it.
 
 `index_folder` builds or updates a store; `Collection.open(store)` searches it (plain, CLAY, CRL),
-with per-condition caches of the transformed database; `cluster_collection`, `classify_collection`
-and `rank_collection` run the collection-wide tasks (`tasks.py`).
+with per-condition caches of the transformed database; `cluster_collection`, `classify_collection`,
+`label_collection` and `rank_collection` run the collection-wide tasks (`tasks.py`).
 
 Names are imported on first use (PEP 562, as `condsim/__init__.py` does), so `condsim index`, which
 needs the store and the indexer only, does not import the search stack (methods, conditions, scipy).
@@ -21,12 +21,15 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time `__getattr__` import
     from condsim.collection.tasks import (
         Classification,
         ClusterResult,
+        ImageLabel,
         LabelledImage,
+        Labelling,
         Prediction,
         RankedImage,
         Ranking,
         classify_collection,
         cluster_collection,
+        label_collection,
         rank_collection,
     )
 
@@ -40,12 +43,15 @@ _LAZY: dict[str, str] = {
         (
             "Classification",
             "ClusterResult",
+            "ImageLabel",
             "LabelledImage",
+            "Labelling",
             "Prediction",
             "RankedImage",
             "Ranking",
             "classify_collection",
             "cluster_collection",
+            "label_collection",
             "rank_collection",
         ),
         "condsim.collection.tasks",
@@ -59,9 +65,11 @@ __all__ = [
     "Collection",
     "EmbeddedCondition",
     "FailedFile",
+    "ImageLabel",
     "IndexPlan",
     "IndexReport",
     "LabelledImage",
+    "Labelling",
     "Prediction",
     "RankedImage",
     "Ranking",
@@ -70,6 +78,7 @@ __all__ = [
     "classify_collection",
     "cluster_collection",
     "index_folder",
+    "label_collection",
     "plan_index",
     "rank_collection",
 ]

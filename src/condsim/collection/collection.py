@@ -43,10 +43,11 @@ from condsim.collection import ranking
 from condsim.collection.cache import ArrayCache
 from condsim.collection.duplicates import DEFAULT_THRESHOLD, check_threshold
 from condsim.collection.index_plan import is_storable_name
-from condsim.collection.integrity import damaged_rows
 from condsim.collection.queries import Queries, Query, QueryInput
 from condsim.collection.space_cache import ConditionLike, SpaceCache
 from condsim.collection.store import CACHE_DIR, Item, Store, StoreChangedError
+from condsim.collection.store_format import damaged_rows
+from condsim.collection.stored_files import StoredFiles
 from condsim.errors import (
     CondsimWarning,
     DimensionMismatchError,
@@ -55,6 +56,7 @@ from condsim.errors import (
     StoreError,
 )
 from condsim.methods import (
+    CONDITIONAL_METHODS,
     FEATURE_METHODS,
     EmbeddedCondition,
     SpaceOptions,
@@ -65,6 +67,7 @@ from condsim.methods import (
 )
 
 if TYPE_CHECKING:
+    from condsim.conditions.condition import Condition
     from condsim.encoders.base import Encoder
 
 __all__ = ["Collection", "ConditionLike", "EmbeddedCondition", "QueryInput", "Result"]
@@ -78,8 +81,9 @@ class Result:
     """One hit: the image, its score, where it sits in the store, and what each condition gave.
 
     `contributions` maps a condition name to its term of the score (w_c·cos_c; they sum to `score`);
-    it is empty for plain similarity. `row` is the embedding row in the store (stable until the
-    next compaction).
+    it is empty for plain similarity. `id` is the image's stable id in the store (the items table's
+    id, as `search_vectors` returns it: it survives compaction, a move and re-indexing; a changed file
+    gets a new one); `row` is its embedding row (stable only until the next compaction).
     """
 
     path: str
@@ -87,10 +91,12 @@ class Result:
     row: int
     relpath: str = ""
     contributions: dict[str, float] = field(default_factory=dict)
+    id: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form: path, score, row, relpath, contributions."""
+        """JSON-able form: id, path, score, row, relpath, contributions."""
         return {
+            "id": self.id,
             "path": self.path,
             "score": self.score,
             "row": self.row,
@@ -99,14 +105,15 @@ class Result:
         }
 
 
-class Collection(Queries):
+class Collection(Queries, StoredFiles):
     """A store opened for search. Build one with `Collection.open(store_dir)`.
 
     Parameters (after the store): `encoder` (default: loaded on first need from the model recorded
     in the store; its `model_id` must match), `clay_k` (CLAY's rank, paper: 50), `alignment`
     ("householder" | "rotation" | "none"), `manifold` (False = Euclidean ablation), `cache_on_disk`
     (write transformed databases under STORE/cache), `duplicate_threshold` (plain cosine at which
-    two results are near duplicates, `duplicates.py`).
+    two results are near duplicates, `duplicates.py`), `root` (the folder the indexed images are in
+    now, when it was moved; by default the recorded folder, or where it is found, `relocate.py`).
     """
 
     def __init__(
@@ -122,6 +129,7 @@ class Collection(Queries):
         rerank_neighbors: int = 10,
         rerank_weight: float = 0.5,
         duplicate_threshold: float = DEFAULT_THRESHOLD,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         if encoder is not None:
             store.check_model(encoder.model_id)
@@ -136,6 +144,8 @@ class Collection(Queries):
         self.duplicate_threshold = check_threshold(duplicate_threshold, "duplicate_threshold")
         self.cache = ArrayCache(store.path / CACHE_DIR if cache_on_disk else None)
         self._state_version: int | None = None
+        self._root = Path(root) if root is not None else None
+        self._root_found: tuple[int | None, Path | None] | None = None  # (version, folder), `_folder`
         self._live_rows = np.zeros(0, dtype=np.int64)
         self._live_ids = np.zeros(0, dtype=np.int64)
         self._database: np.ndarray = np.zeros((0, store.dim), dtype=np.float32)
@@ -230,6 +240,18 @@ class Collection(Queries):
             self._database = matrix  # memory-mapped, no copy
         else:
             self._database = np.asarray(matrix[self._live_rows], dtype=np.float32)
+
+    def _ids_of(self, rows: np.ndarray) -> np.ndarray:
+        """The item id of each synced row (-1 where `rows` holds no synced row)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(self._live_rows):
+            return np.full(rows.shape, -1, dtype=np.int64)
+        positions = np.clip(np.searchsorted(self._live_rows, rows), 0, len(self._live_rows) - 1)
+        return np.where(self._live_rows[positions] == rows, self._live_ids[positions], -1)
+
+    def _synced_rows(self) -> _SyncedRows:
+        """Items and embeddings by row of the synced version (for the duplicate filter)."""
+        return _SyncedRows(self)
 
     def _synced_row(self, item_id: int) -> int | None:
         """The row an item has in the synced version (it may have moved or gone since)."""
@@ -398,9 +420,8 @@ class Collection(Queries):
     ) -> list[list[Result]]:
         # rows belong to the synced version; ids survive a concurrent compaction (an item removed
         # since then is dropped from the hits, never replaced by whatever took its row)
-        positions = np.clip(np.searchsorted(self._live_rows, rows), 0, max(len(self._live_rows) - 1, 0))
-        found = (rows >= 0) & (self._live_rows[positions] == rows) if len(self._live_rows) else rows < -1
-        ids = np.where(found, self._live_ids[positions] if len(self._live_ids) else -1, -1)
+        ids = self._ids_of(rows)
+        found = ids >= 0
         items = self.store.items_by_ids(ids[found].tolist())
         output: list[list[Result]] = []
         for query_index in range(len(best)):
@@ -411,7 +432,12 @@ class Collection(Queries):
                     continue
                 hits.append(
                     Result(
-                        item.abspath, float(score), item.row, item.relpath, contributions[query_index][slot]
+                        self.locate(item),
+                        float(score),
+                        int(row),
+                        item.relpath,
+                        contributions[query_index][slot],
+                        item.id,
                     )
                 )
             output.append(hits)
@@ -424,7 +450,7 @@ class Collection(Queries):
             raise InvalidInputError(
                 f"row {row} is not in the store", hint="use rows returned by this collection"
             )
-        return item.abspath
+        return self.locate(item)
 
     def features(
         self,
@@ -440,7 +466,7 @@ class Collection(Queries):
         space `similar` scores in). CRL: R = I Tᵀ (CRL Eq. 4) post-processed per `crl_normalize`
         ("row" for k-means and retrieval, "fewshot" for the linear probe; CRL §2.3).
         """
-        paths = [item.abspath for item in self._snapshot_items()]
+        paths = [self.locate(item) for item in self._snapshot_items()]
         if condition is None or method == "plain":
             if condition is not None:
                 raise InvalidInputError(
@@ -456,6 +482,40 @@ class Collection(Queries):
             return paths, space.transform(self._database)
         space = self._spaces.fitted(method, [resolved], self.image_mean)
         return paths, self._spaces.transformed(method, space, self._database, self._tag)
+
+    def value_features(
+        self, condition: str | Condition, *, method: str = "clay"
+    ) -> tuple[list[str], np.ndarray]:
+        """(values, (V, m) float32 rows): the condition's value phrases and their prompts mapped into
+        the space `features(condition, method=method)` gives (CLAY's z of a text, CRL's row-normalised
+        cosines to the basis), so that a group of images can be named after its nearest value."""
+        check_method(method, CONDITIONAL_METHODS)
+        if isinstance(condition, str):
+            from condsim.conditions import resolve_condition
+
+            condition = resolve_condition(condition)
+        resolved = self._spaces.resolve(condition)
+        space = self._spaces.fitted(method, [resolved], self.image_mean)
+        return list(condition.values), space.transform_texts(resolved.prompts_for(method))
+
+
+class _SyncedRows:
+    """`items_by_rows` / `vectors` of a collection's synced version: the rows its results carry mean
+    the same images and embeddings however a concurrent index run renumbered the store since."""
+
+    def __init__(self, collection: Collection) -> None:
+        self._collection = collection
+
+    def items_by_rows(self, rows: Sequence[int]) -> dict[int, Item]:
+        wanted = np.asarray(rows, dtype=np.int64)
+        ids = self._collection._ids_of(wanted)
+        items = self._collection.store.items_by_ids(ids[ids >= 0].tolist())
+        return {int(row): items[int(i)] for row, i in zip(wanted, ids, strict=True) if int(i) in items}
+
+    def vectors(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        collection = self._collection
+        positions = np.searchsorted(collection._live_rows, np.asarray(rows, dtype=np.int64))
+        return np.asarray(collection._database[positions], dtype=np.float32)
 
 
 def _content_hash(query: QueryInput) -> str | None:

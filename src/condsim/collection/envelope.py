@@ -98,7 +98,7 @@ def images_envelope(
 
     Raises `StoreError` when a path is no longer stored (a re-index ran in between): ask again.
     """
-    by_path = {item.abspath: item for item in collection.store.items()}
+    by_path = {collection.locate(item): item for item in collection.store.items()}
     entries: list[dict[str, Any]] = []
     for path, score, fields in hits:
         item = by_path.get(path)

@@ -1,5 +1,5 @@
-"""A collection's queries: `similar`, `similar_batch` and `search`, as the `Queries` half of
-`Collection` (state, conditions and query embedding live in `collection.py`).
+"""A collection's queries: `similar`, `similar_batch`, `search` and `search_vectors`, as the `Queries`
+half of `Collection` (state, conditions and query embedding live in `collection.py`).
 
 One query runs: embed it (`Collection._embed_queries`), score it under its conditions (`_scores`:
 one term per condition, `ranking.py`; an optional text moves an image query, `compose.py`), rank
@@ -27,7 +27,7 @@ from condsim.collection.compose import (
     path_mask,
     relevant_term,
 )
-from condsim.collection.duplicates import DuplicateFilter, top_distinct
+from condsim.collection.duplicates import DuplicateFilter, RowSource, top_distinct
 from condsim.conditions.condition import Condition
 from condsim.errors import InvalidInputError
 from condsim.methods import QUERY_METHODS, EmbeddedCondition, check_method, resolve_combine
@@ -70,7 +70,11 @@ class Queries:
 
         def _snapshot_items(self) -> list[Item]: ...
 
+        def _synced_rows(self) -> RowSource: ...
+
         def _check_k(self, k: int) -> int: ...
+
+        def _ids_of(self, rows: np.ndarray) -> np.ndarray: ...
 
         def _check_vectors(self, matrix: np.ndarray) -> np.ndarray: ...
 
@@ -165,6 +169,12 @@ class Queries:
             text_weight=text_weight,
             allowed=allowed,
         )
+        return self._top(scores, query, method, k)
+
+    def _top(
+        self, scores: ranking.Scores, query: Query, method: str, k: int
+    ) -> tuple[np.ndarray, np.ndarray, ranking.Contributions]:
+        """The top k of computed scores (re-ranked for method="rerank"), as `_ranked` returns them."""
         if method != "rerank":
             return ranking.ranked(scores, self._live_rows, query.own_rows, k)
         return ranking.reranked(
@@ -194,6 +204,7 @@ class Queries:
         `queries` is a (q, d) array of embeddings or a list of paths / images. A query that is in the
         store (by path) uses its stored embedding and, with `exclude_query`, is left out of its own
         results; such a query row then has one slot less, padded with score -inf and row -1.
+        Duplicates are not dropped here (this is the raw ranking; `similar` drops them).
         """
         self._sync()
         k = self._check_k(k)
@@ -202,6 +213,44 @@ class Queries:
             query = Query(query.embeddings, (None,) * len(query.embeddings))
         best, rows, _ = self._ranked(query, _as_list(by), method, _as_list(not_), weights, combine, k)
         return best, rows.astype(np.int64)
+
+    def search_vectors(
+        self,
+        queries: np.ndarray,
+        k: int = 20,
+        by: Sequence[ConditionLike] | ConditionLike | None = None,
+        *,
+        method: str = "clay",
+        not_: Sequence[ConditionLike] | ConditionLike | None = None,
+        weights: Mapping[str, float] | None = None,
+        combine: str | None = None,
+        texts: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's `index.search(Q, k)`: (scores, ids), both shaped (n_queries, k), best first.
+
+        `queries` is a (q, d) array of embeddings of the store's model (one (d,) vector is one query);
+        `texts=True` says they embed texts (CLAY maps a text without the image alignment, see
+        `search`). `ids` are the store's stable item ids (`Result.id`): they survive compaction and
+        re-indexing, unlike rows. Where the store holds fewer than k images, the row is padded with
+        id -1 and score -inf, as FAISS pads. Conditions, `method`, `not_`, `weights` and `combine` as
+        in `similar`; no query is left out of its results and duplicates are kept (the raw ranking).
+        """
+        self._sync()
+        matrix = np.asarray(queries)
+        matrix = matrix.reshape(1, -1) if matrix.ndim == 1 else matrix
+        depth = self._check_k(k)  # k validated, at most the number of images
+        wanted = int(k)
+        query = Query(self._check_vectors(matrix), (None,) * len(matrix), (None,) * len(matrix))
+        best, rows, _ = self._ranked(
+            query, _as_list(by), method, _as_list(not_), weights, combine, depth, text_query=texts
+        )
+        ids = np.where(rows >= 0, self._ids_of(rows), -1).astype(np.int64)
+        scores = np.where(ids >= 0, best, -np.inf).astype(np.float32)
+        if depth < wanted:
+            pad = wanted - depth
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+        return scores, ids
 
     def similar(
         self,
@@ -231,7 +280,8 @@ class Queries:
         or "mean" (the weighted mean of per-condition cosines, our extension; the default when
         `weights` are given). `not_`: conditions to ignore (CLAY only).
         `text` ("but red") moves the query a fraction `text_weight` of the way towards the images the
-        text describes, inside the space of the condition it is about (`compose.py`).
+        text describes, inside the space of the condition it is about (`compose.py`; with several
+        conditions and no `combine`, they are combined by "mean" so that the others stay the image's).
         Duplicates (`duplicates.py`) of the query and of earlier results are dropped unless
         `keep_duplicates`; `min_score` drops results scoring below it; `path` (a glob on the path
         relative to the indexed folder) limits the search to the images it matches.
@@ -248,7 +298,7 @@ class Queries:
             text_weight = check_text_weight(text_weight)
             text_embedding = self._text_embedding(text, "text")
         duplicates = DuplicateFilter(
-            self.store,
+            self._synced_rows(),
             self.duplicate_threshold,
             query.hashes,
             query.embeddings if exclude_query else None,
@@ -292,7 +342,9 @@ class Queries:
         self._sync()
         k = self._check_k(k)
         query = Query(self._text_embedding(text, "search"), (None,), (None,))
-        duplicates = None if keep_duplicates else DuplicateFilter(self.store, self.duplicate_threshold)
+        duplicates = (
+            None if keep_duplicates else DuplicateFilter(self._synced_rows(), self.duplicate_threshold)
+        )
         return self._final(
             query,
             _as_list(by),
@@ -333,12 +385,11 @@ class Queries:
         if path is not None:
             allowed = path_mask([item.relpath for item in self._snapshot_items()], path)
         size = len(self._live_rows) if allowed is None else int(allowed.sum())
+        scores = self._scores(query, by, method, not_, weights, combine, allowed=allowed, **options)
 
         def rank(depth: int) -> list[Result]:
-            ranked = self._ranked(
-                query, by, method, not_, weights, combine, depth, allowed=allowed, **options
-            )
-            results = self._results(*ranked)[0]
+            """The best `depth` results of the scores computed once above."""
+            results = self._results(*self._top(scores, query, method, depth))[0]
             return [result for result in results if min_score is None or result.score >= min_score]
 
         if duplicates is None:

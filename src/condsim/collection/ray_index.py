@@ -16,6 +16,7 @@ condsim installed.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,15 @@ class RayOptions:
     encoder: EncoderSource | None = None
     device: str = "cpu"
     actors: int | None = None
+
+    @staticmethod
+    def shipped(encoder: Encoder) -> Callable[[], Encoder]:
+        """A factory that gives each actor its own copy of `encoder`, sent with the actor's arguments."""
+        return functools.partial(_same, encoder)
+
+
+def _same(encoder: Encoder) -> Encoder:
+    return encoder
 
 
 def _ray() -> Any:

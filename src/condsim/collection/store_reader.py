@@ -137,8 +137,10 @@ class StoreReader:
         with store_errors(self.path), open(path, "rb") as handle:
             handle.seek(first * self._row_bytes)
             data = handle.read((n_rows - first) * self._row_bytes)
-        if recorded[0] != n_rows - first:
+        if recorded[0] > n_rows - first:
             raise corrupt(self.path, f"its metadata n_rows={n_rows} does not match its checksummed rows")
+        if recorded[0] < n_rows - first:
+            return  # rows appended by a condsim without checksums: the next writer records them
         if recorded[1] == zlib.crc32(data):
             return
         rows = np.frombuffer(data, dtype=self._dtype).reshape(-1, self.dim)
@@ -316,22 +318,26 @@ class StoreReader:
         return self._matrix
 
     def _map_rows(self, path: Path, rows: int) -> np.ndarray:
+        """Memory-map `rows` rows of `path`; a file a compaction removed meanwhile is a
+        `StoreChangedError` (read again), one missing or cut for good a `StoreCorruptError`."""
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
+            if path.stat().st_size < rows * self._row_bytes:
+                raise corrupt(
+                    self.path,
+                    f"the embedding file {path.name} is shorter than its metadata says",
+                    repairable=True,
+                )
+            with store_errors(self.path):
+                return np.memmap(path, dtype=self._dtype, mode="r", shape=(rows, self.dim))
+        except (FileNotFoundError, StoreError) as error:
+            missing = isinstance(error, FileNotFoundError) or isinstance(error.__cause__, FileNotFoundError)
+            if not missing:
+                raise
             if self._reading or self.embeddings_path != path:
                 raise StoreChangedError(
                     f"the store at {self.path} was compacted while it was read", hint="retry the query"
                 ) from None
             raise corrupt(self.path, f"its embedding file {path.name} is missing", repairable=True) from None
-        if size < rows * self._row_bytes:
-            raise corrupt(
-                self.path,
-                f"the embedding file {path.name} is shorter than its metadata says",
-                repairable=True,
-            )
-        with store_errors(self.path):
-            return np.memmap(path, dtype=self._dtype, mode="r", shape=(rows, self.dim))
 
     def vectors(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """float32 copies of the given rows."""

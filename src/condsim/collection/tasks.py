@@ -1,33 +1,42 @@
-"""The tasks over a whole collection besides search: cluster, classify (few-shot) and rank.
+"""The tasks over a whole collection besides search: cluster, classify (few-shot), label and rank.
 
 Each task reads the store's per-condition features through `Collection.features` (the same cached
 spaces `similar` scores in), runs one estimator, and returns plain dataclasses that the command line,
 the HTTP service and Python callers render as they like:
 
-* `cluster_collection`: k-means on CLAY's z (Eq. 5) or CRL's row-normalised R (CRL §2.3);
+* `cluster_collection`: k-means on CLAY's z (Eq. 5) or CRL's row-normalised R (CRL §2.3), each
+  cluster named after the condition value whose prompt lies nearest its mean in the same space;
 * `classify_collection`: a logistic-regression probe on a few labelled images, applied to all the
   others (CRL's few-shot protocol, §2.3: standardised R, or CLAY's z);
+* `label_collection`: a zero-shot label per image, the condition value whose prompt is nearest to it
+  (CLIP's zero-shot classifier), optionally refined by comparative prompting (PC-CLIP, methods.md
+  §4.2) on the value pairs the images leave most in doubt;
 * `rank_collection`: every image ordered along a comparative text direction e(more) − e(less)
   (PC-CLIP, methods.md §4.3), both ends returned.
 
-User mistakes (too many clusters, one label only, an image that is not in the store, k larger than
-the store) are `InvalidInputError`s whose message names the problem and whose hint says what to do.
+User mistakes (too many clusters, one label only, fewer than two values to label with, an image
+that is not in the store, k larger than the store) are `InvalidInputError`s whose message names the
+problem and whose hint says what to do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from condsim.conditions.condition import Condition, clean_values
 from condsim.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from condsim.collection import Collection, EmbeddedCondition
-    from condsim.conditions import Condition
+
+#: CLIP's logit scale: zero-shot probabilities are softmax(100 · cos) over the values
+LOGIT_SCALE = 100.0
+#: value pairs that comparative prompting sharpens when labelling (PC-CLIP: the 3 most confused)
+LABEL_COMPARATIVE_PAIRS = 3
 
 
 def _check_count(value: int, name: str, example: int) -> int:
@@ -54,12 +63,19 @@ class ClusterResult:
     labels: np.ndarray  # (N,) int64: the cluster of each image, 0 .. n_clusters - 1
     distances: np.ndarray  # (N,) float: distance of each image to its cluster's centre
     n_clusters: int
+    #: per cluster, the condition value whose prompt is nearest its mean ("" for an empty cluster);
+    #: empty when the condition came as bare prompt embeddings, which carry no value names
+    names: list[str] = field(default_factory=list)
 
     def members(self, cluster: int) -> list[str]:
         """The paths in `cluster`, nearest to its centre first (ties keep store order)."""
         rows = np.flatnonzero(self.labels == cluster)
         rows = rows[np.argsort(self.distances[rows], kind="stable")]
         return [self.paths[row] for row in rows.tolist()]
+
+    def name(self, cluster: int) -> str:
+        """`cluster`'s value name, or "" when clusters are not named."""
+        return self.names[cluster] if self.names else ""
 
 
 def cluster_collection(
@@ -87,7 +103,34 @@ def cluster_collection(
     kmeans = KMeans(n_clusters=n_clusters, n_init="auto", random_state=seed).fit(features)
     labels = np.asarray(kmeans.labels_, dtype=np.int64)
     distances = kmeans.transform(features)[np.arange(len(paths)), labels]
-    return ClusterResult(paths, labels, np.asarray(distances, dtype=np.float64), n_clusters)
+    names: list[str] = []
+    if isinstance(condition, Condition | str):
+        values, value_features = collection.value_features(condition, method=method)
+        names = _cluster_names(features, labels, n_clusters, values, value_features)
+    return ClusterResult(paths, labels, np.asarray(distances, dtype=np.float64), n_clusters, names)
+
+
+def _cluster_names(
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_clusters: int,
+    values: Sequence[str],
+    value_features: np.ndarray,
+) -> list[str]:
+    """Per cluster, the value whose prompt (mapped into the clustering space) has the largest cosine
+    with the normalised mean of the cluster's features; "" for an empty cluster."""
+    from condsim.methods import unit_rows
+
+    prompts = unit_rows(np.asarray(value_features, dtype=np.float64), "value prompts")
+    names = []
+    for cluster in range(n_clusters):
+        members = features[labels == cluster]
+        mean = np.asarray(members, dtype=np.float64).mean(axis=0) if len(members) else None
+        if mean is None or float(np.linalg.norm(mean)) <= 1e-12:
+            names.append("")
+            continue
+        names.append(values[int(np.argmax(prompts @ (mean / np.linalg.norm(mean))))])
+    return names
 
 
 # ------------------------------------------------------------------------------------------ classify
@@ -162,14 +205,14 @@ def classify_collection(
     position = {path: index for index, path in enumerate(paths)}
     label_of_row: dict[int, str] = {}
     for example in labelled_images:
-        item = collection.store.find_path(Path(example.path).expanduser())
-        if item is None or item.abspath not in position:
+        item = collection.find(example.path)
+        if item is None or collection.locate(item) not in position:
             where = f"{example.origin}: " if example.origin else ""
             raise InvalidInputError(
                 f"{where}{example.path} is not in the store",
                 hint="label images of the indexed folder (absolute paths or relative to it)",
             )
-        label_of_row[position[item.abspath]] = example.label
+        label_of_row[position[collection.locate(item)]] = example.label
     labelled = {label: 0 for label in sorted(set(label_of_row.values()))}
     for label in label_of_row.values():
         labelled[label] += 1
@@ -195,6 +238,113 @@ def classify_collection(
         for row, label, probability in zip(rest.tolist(), predicted, confidence, strict=True)
     ]
     return Classification(predictions, labelled)
+
+
+# --------------------------------------------------------------------------------------------- label
+
+
+@dataclass(frozen=True)
+class ImageLabel:
+    """The zero-shot label of one image: the best value and its probability softmax(100 · cos)."""
+
+    path: str
+    value: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Labelling:
+    """A zero-shot label for every image of a collection (store order), under one condition.
+
+    `values` are the candidate values in the order given; `refined` the value pairs comparative
+    prompting sharpened (empty without it) and `sentences` their difference texts.
+    """
+
+    condition: str
+    values: list[str]
+    labels: list[ImageLabel]
+    refined: list[tuple[str, str]] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """How many images got each value (every value present, possibly 0), in `values` order."""
+        counts = dict.fromkeys(self.values, 0)
+        for label in self.labels:
+            counts[label.value] += 1
+        return counts
+
+
+def label_values(
+    condition: Condition, values: Sequence[str] | None = None, *, where: str = "values"
+) -> list[str]:
+    """The values to label with: `values` (cleaned: stripped, case-insensitive duplicates dropped) or
+    the condition's vocabulary; fewer than two is an `InvalidInputError` (one value labels nothing)."""
+    cleaned = list(clean_values(values if values is not None else condition.values, where=where))
+    if len(cleaned) < 2:
+        raise InvalidInputError(
+            f"{where} holds only one value ({cleaned[0]!r}): a label needs at least two to choose from",
+            hint="list two or more values, one per line (e.g. red, green, blue)",
+        )
+    return cleaned
+
+
+def label_collection(
+    collection: Collection,
+    condition: str | Condition,
+    values: Sequence[str] | None = None,
+    *,
+    comparative: bool = False,
+    where: str = "values",
+) -> Labelling:
+    """Label every image with the value of `condition` whose CLAY-worded prompt ("a photo of a red
+    object") is nearest to it in the model's own space (zero-shot: nothing is fitted), among
+    `values` (default: the condition's vocabulary); `where` names their source in errors.
+
+    With `comparative`, PC-CLIP's comparative prompting (methods.md §4.2) refines the prompts of the
+    `LABEL_COMPARATIVE_PAIRS` value pairs most often ranked first and second by the same image (the
+    pairs the collection leaves most in doubt; no labelled images are needed to pick them), then
+    labels again with the refined prompts.
+    """
+    from condsim.conditions.rewording import difference_sentence
+    from condsim.methods import comparative_class_prompts, most_confused_pairs, unit_rows
+
+    if isinstance(condition, str):
+        from condsim.conditions import resolve_condition
+
+        condition = resolve_condition(condition)
+    if not isinstance(condition, Condition):
+        raise InvalidInputError(
+            "labelling needs a condition with value phrases, not bare prompt embeddings",
+            hint="pass a condition name or a Condition (e.g. 'color')",
+        )
+    candidates = label_values(condition, values, where=where)
+    paths, embeddings = collection.features(None)
+    images = unit_rows(np.asarray(embeddings, dtype=np.float64), "image embeddings")
+    encoder = collection.encoder
+    prompts = unit_rows(
+        np.asarray(encoder.encode_texts([condition.clay_prompt(value) for value in candidates]), np.float64),
+        "value prompts",
+    )
+    cosines = images @ prompts.T
+    refined: list[tuple[str, str]] = []
+    sentences: list[str] = []
+    if comparative:
+        order = np.argsort(-cosines, axis=1, kind="stable")
+        picked = most_confused_pairs(order[:, 0], order[:, 1], len(candidates), LABEL_COMPARATIVE_PAIRS)
+        directed = [(a, b) for first, second in picked for a, b in ((first, second), (second, first))]
+        sentences = [difference_sentence(condition, candidates[a], candidates[b]) for a, b in directed]
+        if directed:
+            updated = comparative_class_prompts(prompts, directed, encoder.encode_texts(sentences))
+            cosines = images @ np.asarray(updated, dtype=np.float64).T
+        refined = [(candidates[a], candidates[b]) for a, b in picked]
+    logits = LOGIT_SCALE * (cosines - cosines.max(axis=1, keepdims=True))
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    best = probabilities.argmax(axis=1)
+    labels = [
+        ImageLabel(path, candidates[index], float(probabilities[row, index]))
+        for row, (path, index) in enumerate(zip(paths, best.tolist(), strict=True))
+    ]
+    return Labelling(condition.name, candidates, labels, refined, sentences)
 
 
 # ---------------------------------------------------------------------------------------------- rank

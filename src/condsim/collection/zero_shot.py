@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,14 +65,14 @@ def _labelled_rows(
     position = {path: index for index, path in enumerate(paths)}
     rows: dict[int, str] = {}
     for example in examples:
-        item = collection.store.find_path(Path(example.path).expanduser())
-        if item is None or item.abspath not in position:
+        item = collection.find(example.path)
+        if item is None or collection.locate(item) not in position:
             where = f"{example.origin}: " if example.origin else ""
             raise InvalidInputError(
                 f"{where}{example.path} is not in the store",
                 hint="label images of the indexed folder (absolute paths or relative to it)",
             )
-        rows[position[item.abspath]] = example.label
+        rows[position[collection.locate(item)]] = example.label
     return rows
 
 

@@ -66,6 +66,11 @@ def _decode_one(
         return EncodeFailure(index, name, str(error).removeprefix(f"{name}: "))
 
 
+def _is_single_image(images: object) -> bool:
+    """Whether `images` is one image rather than a sequence of them (`ImageInput`)."""
+    return isinstance(images, str | bytes | os.PathLike | Image.Image)
+
+
 def _batches(count: int, batch_size: int) -> range:
     if batch_size <= 0:
         raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
@@ -97,10 +102,11 @@ class Encoder(ABC):
     ) -> Iterator[PartialEncoding]:
         """Embed `images` batch by batch, yielding one `PartialEncoding` per batch (indices count from
         the start of `images`); the next batch is decoded in threads while the model embeds this one."""
-        if isinstance(images, str | bytes | os.PathLike | Image.Image):
+        if _is_single_image(images):
             raise InvalidInputError(
-                f"encode_images takes a list of images, got one {type(images).__name__}",
-                hint="wrap a single image in a list: encode_images([image])",
+                f"iter_encode_images and encode_images_partial take a list of images, got one "
+                f"{type(images).__name__}",
+                hint="wrap a single image in a list, or call encode_images(image) for its one row",
             )
         return self._iter_batches(images, _batches(len(images), batch_size), batch_size)
 
@@ -154,27 +160,39 @@ class Encoder(ABC):
         return PartialEncoding(matrix, indices, failures)
 
     def encode_images(
-        self, images: Sequence[ImageInput], batch_size: int = 32, show_progress: bool = False
+        self, images: Sequence[ImageInput] | ImageInput, batch_size: int = 32, show_progress: bool = False
     ) -> np.ndarray:
-        """(n, dim) float32 unit rows, one per input; raises `ImageLoadError` naming every bad input."""
-        result = self.encode_images_partial(images, batch_size=batch_size, show_progress=show_progress)
+        """(n, dim) float32 unit rows, one per input; raises `ImageLoadError` naming every bad input.
+
+        One image (a path, a `Path`, encoded bytes or a PIL image) instead of a list gives its one
+        (dim,) row, as sentence-transformers' `encode` does for one sentence: a lone path string is
+        one image, never a sequence of characters.
+        """
+        batch: Sequence[ImageInput] = [images] if _is_single_image(images) else images  # type: ignore[assignment, list-item]
+        result = self.encode_images_partial(batch, batch_size=batch_size, show_progress=show_progress)
         if result.failures:
             listed = "; ".join(f"{f.source}: {f.reason}" for f in result.failures[:5])
             more = f" (and {len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
             raise ImageLoadError(
-                f"{len(result.failures)} of {len(images)} images could not be read: {listed}{more}",
+                f"{len(result.failures)} of {len(batch)} images could not be read: {listed}{more}",
                 hint="use encode_images_partial() to embed the readable ones and list the rest",
             )
-        return result.embeddings
+        return result.embeddings[0] if batch is not images else result.embeddings
 
     def encode_texts(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+        self, texts: Sequence[str] | str, batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray:
-        """(n, dim) float32 unit rows, one per text."""
+        """(n, dim) float32 unit rows, one per text; one string gives its one (dim,) row
+        (sentence-transformers' `encode` convention)."""
         if isinstance(texts, str):
-            raise InvalidInputError("encode_texts takes a list of strings, got one string")
+            return np.asarray(
+                self.encode_texts([texts], batch_size=batch_size, show_progress=show_progress)[0]
+            )
         if any(not isinstance(text, str) for text in texts):
-            raise InvalidInputError("encode_texts takes strings only")
+            raise InvalidInputError(
+                "encode_texts takes strings only",
+                hint='pass one string or a list of them, e.g. ["a red car"]',
+            )
         embedded = [
             _unit_rows(self._embed_texts(list(texts[start : start + batch_size])))
             for start in track(

@@ -240,11 +240,10 @@ def _plan(image: Image.Image, target: int | None) -> DecodePlan:
 def _decode(image: Image.Image, name: str, target: int | None, budget: PixelBudget | None) -> Image.Image:
     try:
         plan = _plan(image, target)
-        orientation = _orientation(image)
         with budget.hold(plan.decoded_pixels) if budget is not None else _no_hold():
             image.load()
-            small = _reduced(image, plan.reduce)
-        return _to_rgb(_upright(small, orientation))
+            orientation = _orientation(image)  # after load: a PNG may keep its EXIF after the pixels
+            return _to_rgb(_upright(_reduced(image, plan.reduce), orientation))
     except ImageLoadError:
         raise
     except Exception as error:  # truncated data, corrupt chunks, decoder errors

@@ -9,6 +9,7 @@ loaded model must carry that very id and dimension (a store is never served by a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -21,13 +22,14 @@ from condsim.errors import StoreModelMismatchError
 class LazyEncoder(Encoder):
     """Stands for the model `model_id` (of dimension `dim`) until `load()` is first needed.
 
-    `load` is called at most once; `loaded` says whether it was. Every encode call is delegated to
-    the loaded model, so its own batching and decoding rules apply unchanged.
+    `load` is called at most once, whichever thread asks first; `loaded` says whether it was. Every
+    encode call is delegated to the loaded model, so its own batching and decoding rules apply.
     """
 
     def __init__(self, load: Callable[[], Encoder], *, model_id: str, dim: int) -> None:
         self._load = load
         self._model: Encoder | None = None
+        self._loading = threading.Lock()
         self.model_id = model_id
         self.dim = dim
 
@@ -43,16 +45,17 @@ class LazyEncoder(Encoder):
 
     def model(self) -> Encoder:
         """The real model, loaded on the first call and checked against the expected id and dim."""
-        if self._model is None:
-            model = self._load()
-            if model.model_id != self.model_id or model.dim != self.dim:
-                raise StoreModelMismatchError(
-                    f"the model loaded is {model.model_id!r} ({model.dim}-d), but the store was built with "
-                    f"{self.model_id!r} ({self.dim}-d)",
-                    hint="pass the model the store was indexed with: --model NAME_OR_PATH",
-                )
-            self._model = model
-        return self._model
+        with self._loading:
+            if self._model is None:
+                model = self._load()
+                if model.model_id != self.model_id or model.dim != self.dim:
+                    raise StoreModelMismatchError(
+                        f"the model loaded is {model.model_id!r} ({model.dim}-d), but the store was built "
+                        f"with {self.model_id!r} ({self.dim}-d)",
+                        hint="pass the model the store was indexed with: --model NAME_OR_PATH",
+                    )
+                self._model = model
+            return self._model
 
     def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
         return self.model()._embed_images(images)
@@ -75,7 +78,7 @@ class LazyEncoder(Encoder):
         return self.model().encode_images_partial(images, batch_size=batch_size, show_progress=show_progress)
 
     def encode_texts(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+        self, texts: Sequence[str] | str, batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray:
         if len(texts) == 0:
             return super().encode_texts(texts, batch_size=batch_size)

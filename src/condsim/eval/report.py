@@ -144,7 +144,8 @@ def _mean(scores: Mapping[str, Mapping[str, float]], method: str) -> float | Non
 
 _PREAMBLE = (
     "Scores in percent (retrieval mAP under a seeded 1:9 query:database split, split seed 0, with the 95 % "
-    "Student-t interval of the mean over {splits} split seeds in brackets; clustering NMI/ACC/ARI; few-shot "
+    "Student-t interval of the mean over {splits} split seeds in brackets (the mean's interval: one split's "
+    "value can fall outside it); clustering NMI/ACC/ARI; few-shot "
     "accuracy; difference accuracy), Spearman ρ for ranking. `zero-shot-match` is the trivial reference: "
     "each image labelled zero-shot from its class name, the database ranked by label agreement, ties by "
     "plain cosine. Paper rows (docs/methods.md) were measured with CLIP ViT-B on the real Clevr-4 / "

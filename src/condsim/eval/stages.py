@@ -48,8 +48,9 @@ def _rounded(scores: Mapping[str, float], digits: int = 2) -> dict[str, float]:
 
 
 def _interval(values: Sequence[float]) -> list[float]:
+    """The 95 % interval of the mean of percentages, clipped to [0, 100]."""
     low, high = confidence_interval(list(values))
-    return [round(low, 2), round(high, 2)]
+    return [round(max(low, 0.0), 2), round(min(high, 100.0), 2)]
 
 
 @dataclass
@@ -93,7 +94,13 @@ def prepare(
     cache: bool,
     show_progress: bool,
 ) -> None:
-    """Everything that needs the encoder: prompt variants, comparative sentences, validation split."""
+    """Everything that needs the encoder: prompt variants, comparative sentences, validation split.
+
+    The ``no-class-names`` variant removes every class name of the suite (of every condition: the
+    object category vocabulary also names the sub-categories) and `banned`[condition]."""
+    suite_class_names = [
+        name for condition in run.suite.conditions for name in run.dataset.classes[condition]
+    ]
     for condition, key in run.suite.conditions.items():
         vocabulary = get_condition(key)
         class_names = run.dataset.classes[condition]
@@ -104,9 +111,8 @@ def prepare(
             texts = crl_list_texts(condition, vocabulary, class_names, encoder, prefix, words)
             run.variants[condition]["crl-lists"] = texts
             run.variant_sizes[condition]["crl-lists"] = len(words)
-        stripped, size = stripped_texts(
-            condition, vocabulary, class_names, encoder, banned.get(condition, ())
-        )
+        removed = [*suite_class_names, *banned.get(condition, ())]
+        stripped, size = stripped_texts(condition, vocabulary, class_names, encoder, removed)
         run.variant_sizes[condition]["no-class-names"] = size
         if stripped is not None:
             run.variants[condition]["no-class-names"] = stripped

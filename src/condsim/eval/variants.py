@@ -9,7 +9,7 @@ Every labelled condition is prompted three ways (`PROMPT_VARIANTS`):
   code, shipped in ``condsim/assets/crl``; text = CRL's prefix + word for CRL, the condition's CLAY
   wording of each word for the others). Conditions CRL published no list for are left out.
 * ``no-class-names``: the built-in vocabulary minus every value that names one of the suite's class
-  names or the words the built-in model's training captions use for them
+  names (of any of its conditions) or the words the built-in model's training captions use for them
   (`condsim.conditions.rewording.without_words`).
 
 Each variant also carries the class-name prompts of the zero-shot reference (the condition's CLAY
@@ -133,7 +133,8 @@ def crl_list_texts(
 def stripped_texts(
     name: str, vocabulary: Condition, class_names: Sequence[str], encoder: Encoder, banned: Iterable[str]
 ) -> tuple[LabelledCondition | None, int]:
-    """The ``no-class-names`` variant and its number of values (None, 0 when no value is left)."""
+    """The ``no-class-names`` variant: the vocabulary without the values naming one of `class_names`
+    (the condition's classes) or `banned`, and its number of values (None, 0 when none is left)."""
     try:
         stripped = without_words(vocabulary, [*class_names, *banned])
     except EmptyConditionError:

@@ -58,6 +58,7 @@ from condsim.methods._validation import (
     unit_rows,
     unit_vector,
 )
+from condsim.methods.estimator import SpaceEstimator
 from condsim.methods.sphere import (
     SphereAlignment,
     _log_scale,
@@ -201,7 +202,7 @@ def _orthonormal_basis(vectors: F64, rank_rtol: float | None) -> F64:
     return np.asarray(left[:, keep], dtype=np.float64)
 
 
-class ClaySpace:
+class ClaySpace(SpaceEstimator):
     """CLAY condition space, scikit-learn style: `ClaySpace(k=50).fit(prompts, image_mean=µ_db)`.
 
     Parameters
@@ -275,11 +276,15 @@ class ClaySpace:
     def fit(
         self,
         prompt_embeddings: PromptInput,
+        y: object = None,
         *,
         image_mean: npt.ArrayLike | None = None,
         negative_prompt_embeddings: PromptInput | None = None,
     ) -> ClaySpace:
         """Learn the condition subspace(s) from prompt embeddings (n, d) or a list of them.
+
+        `y` is ignored (scikit-learn's signature for unsupervised estimators, so that a `Pipeline`
+        can fit this step; see `condsim.methods.estimator`).
 
         `image_mean` is µ_db, the mean of the database image embeddings (normalised here; see
         `condsim.methods.sphere.normalized_mean`); required for manifold=True unless alignment="none".

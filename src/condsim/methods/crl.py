@@ -21,11 +21,12 @@ import numpy.typing as npt
 
 from condsim.errors import InvalidInputError, NotFittedError
 from condsim.methods._validation import F32, F64, as_matrix64, check_choice, safe_unit_rows, unit_rows
+from condsim.methods.estimator import SpaceEstimator
 
 CrlNormalize = Literal["row", "fewshot"]
 
 
-class CrlSpace:
+class CrlSpace(SpaceEstimator):
     """CRL condition space: `CrlSpace().fit(prompt_embeddings).transform(image_embeddings)`.
 
     Fitted attributes: basis_ (n, d) float32 unit rows T, n_features_in_ (d), n_components_ (n),
@@ -41,11 +42,13 @@ class CrlSpace:
     def fit(
         self,
         prompt_embeddings: npt.ArrayLike,
+        y: object = None,
         *,
         image_mean: npt.ArrayLike | None = None,
         negative_prompt_embeddings: npt.ArrayLike | None = None,
     ) -> CrlSpace:
-        """Store the L2-normalised text basis T (n, d) of one condition's descriptive texts.
+        """Store the L2-normalised text basis T (n, d) of one condition's descriptive texts (`y` is
+        ignored: scikit-learn's unsupervised signature, `condsim.methods.estimator`).
 
         `image_mean` is accepted so that every conditional space fits the same way, and unused: CRL
         compares images with texts directly, without aligning the image cloud. A negative condition

@@ -27,6 +27,7 @@ from condsim.methods._validation import F32, as_matrix64, as_unit_rows
 from condsim.methods.baseline import image_similarity
 from condsim.methods.clay import Alignment, ClaySpace
 from condsim.methods.crl import CrlNormalize, CrlSpace
+from condsim.methods.estimator import SpaceEstimator
 
 
 @runtime_checkable
@@ -67,7 +68,7 @@ class ConditionalSpace(Protocol):
     def similarity(self, query_embeddings: npt.ArrayLike, image_embeddings: npt.ArrayLike) -> F32: ...
 
 
-class PlainSpace:
+class PlainSpace(SpaceEstimator):
     """The condition-blind baseline as a space: the embeddings themselves, as unit rows.
 
     `fit` only records the dimension of the prompts (so that mismatched embeddings fail early);
@@ -80,6 +81,7 @@ class PlainSpace:
     def fit(
         self,
         prompt_embeddings: npt.ArrayLike,
+        y: object = None,
         *,
         image_mean: npt.ArrayLike | None = None,
         negative_prompt_embeddings: npt.ArrayLike | None = None,

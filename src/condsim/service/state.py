@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +79,14 @@ class LazyEncoder(Encoder):
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         return self.load()._embed_texts(texts)
 
+    def iter_encode_images(
+        self, images: Sequence[ImageInput], batch_size: int = 32
+    ) -> Iterator[PartialEncoding]:
+        """The indexer's path (batch by batch, decoded ahead in threads), counted as it goes."""
+        for encoding in self.load().iter_encode_images(images, batch_size=batch_size):
+            self.images_embedded += len(encoding.indices)
+            yield encoding
+
     def encode_images_partial(
         self, images: Sequence[ImageInput], batch_size: int = 32, show_progress: bool = False
     ) -> PartialEncoding:
@@ -89,7 +97,7 @@ class LazyEncoder(Encoder):
         return encoding
 
     def encode_texts(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+        self, texts: Sequence[str] | str, batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray:
         return self.load().encode_texts(texts, batch_size=batch_size, show_progress=show_progress)
 

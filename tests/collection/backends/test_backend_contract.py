@@ -65,7 +65,7 @@ def test_every_change_bumps_the_version_and_keeps_the_sum(
     np.testing.assert_allclose(backend.embedding_sum()[0], expected, atol=1e-5)
 
     version = backend.version
-    backend.remove([rows[1], rows[2]])
+    backend.remove([item.id for item in backend.items_by_rows([rows[1], rows[2]]).values()])
     assert backend.version > version and len(backend) == 18
     expected -= vectors[1] + vectors[2]
     np.testing.assert_allclose(backend.embedding_sum()[0], expected, atol=1e-5)

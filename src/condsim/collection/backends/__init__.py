@@ -10,17 +10,25 @@ The Milvus modules are imported only for a Milvus --store, so the `milvus` extra
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-from condsim.collection.backends.protocol import RAW, StorageBackend
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from condsim.collection.backends.faiss_index import AnnConfig
+    from condsim.collection.backends.protocol import RAW, StorageBackend
     from condsim.collection.cache import ArrayCache
 
 __all__ = ["RAW", "StorageBackend", "is_milvus", "open_backend", "open_or_create_backend"]
 
 _MILVUS_PREFIXES = ("milvus-lite:", "milvus://")
+
+
+def __getattr__(name: str) -> Any:
+    """`RAW` and `StorageBackend` on first use, so that `is_milvus` (the CLI's option parsing) stays light."""
+    if name in ("RAW", "StorageBackend"):
+        from condsim.collection.backends import protocol
+
+        return getattr(protocol, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_milvus(spec: str | os.PathLike[str]) -> bool:

@@ -9,6 +9,7 @@ rebuilt whenever the store version (or the index settings) changed since it was 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class LocalBackend:
         self.cache = cache if cache is not None else ArrayCache(store.path / CACHE_DIR)
         self.ann = ann if ann is not None else AnnConfig()
         self._indexes: dict[str, FaissIndex] = {}
+        self._live: tuple[int, np.ndarray] | None = None
 
     def __enter__(self) -> LocalBackend:
         return self
@@ -68,7 +70,7 @@ class LocalBackend:
 
     def indexed_search(self) -> bool:
         """Above `ann.threshold` items queries go through the FAISS index; below, a scan is exact."""
-        return len(self.store) >= max(self.ann.threshold, 1)
+        return len(self.live_rows()) >= max(self.ann.threshold, 1)
 
     def __len__(self) -> int:
         return len(self.store)
@@ -90,14 +92,18 @@ class LocalBackend:
     def items_by_rows(self, rows: Sequence[int]) -> dict[int, Item]:
         return self.store.items_by_rows(rows)
 
-    def find_path(self, path: str) -> Item | None:
+    def find_path(self, path: str | os.PathLike[str]) -> Item | None:
         return self.store.find_path(path)
 
     def find_hash(self, content_hash: str) -> Item | None:
         return self.store.find_hash(content_hash)
 
     def live_rows(self) -> np.ndarray:
-        return self.store.live_rows()
+        """Sorted rows of every item, read once per store version (a query must not re-read N rows)."""
+        version = self.store.version
+        if self._live is None or self._live[0] != version:
+            self._live = (version, self.store.live_rows())
+        return self._live[1]
 
     def failures(self) -> list[tuple[str, str]]:
         return self.store.failures()
@@ -111,7 +117,7 @@ class LocalBackend:
 
     def raw_matrix(self) -> np.ndarray:
         """(live rows, dim) float32 raw embeddings in row order (the memory map itself when possible)."""
-        live = self.store.live_rows()
+        live = self.live_rows()
         matrix = self.store.embeddings()
         if matrix.dtype == np.float32 and len(live) == matrix.shape[0]:
             return matrix
@@ -188,7 +194,7 @@ class LocalBackend:
         wanted = np.asarray(rows, dtype=np.int64)
         if vector_set == RAW:
             return self.store.vectors(wanted)
-        live = self.store.live_rows()
+        live = self.live_rows()
         positions = np.searchsorted(live, wanted)
         if len(wanted) and (positions.max() >= len(live) or not np.array_equal(live[positions], wanted)):
             raise StoreError("asked for rows that are not in the store", hint="use rows returned by search")
@@ -200,7 +206,7 @@ class LocalBackend:
 
     def approximate_index(self, vector_set: str) -> FaissIndex | None:
         """The up-to-date FAISS index of a set at or above the threshold (loaded or rebuilt); else None."""
-        live = self.store.live_rows()
+        live = self.live_rows()
         if len(live) < max(self.ann.threshold, 1):
             return None
         config = self.ann.for_set(raw=vector_set == RAW)
@@ -222,7 +228,7 @@ class LocalBackend:
         return exact_top_k(
             np.asarray(queries, dtype=np.float32),
             self._set_matrix(vector_set),
-            self.store.live_rows(),
+            self.live_rows(),
             k,
             exclude_rows,
         )

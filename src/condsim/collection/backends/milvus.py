@@ -227,7 +227,7 @@ class MilvusBackend:
         records = self.client.query(self._items, filter=expression, output_fields=_ITEM_FIELDS, limit=1)
         return self._item(records[0]) if records else None
 
-    def find_path(self, path: str) -> Item | None:
+    def find_path(self, path: str | os.PathLike[str]) -> Item | None:
         candidate = Path(path)
         absolute = str(candidate.resolve()) if candidate.exists() else str(candidate.absolute())
         item = self._first(f"abspath == {quoted(absolute)}")

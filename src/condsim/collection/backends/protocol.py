@@ -25,6 +25,7 @@ The indexer drives a backend through `add`, `remove`, `update_paths`, `touch`, `
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -99,7 +100,7 @@ class StorageBackend(Protocol):
         """Items keyed by row for the given rows (missing rows are absent)."""
         ...
 
-    def find_path(self, path: str) -> Item | None:
+    def find_path(self, path: str | os.PathLike[str]) -> Item | None:
         """The item of this file path (absolute, or relative to the indexed root), if any."""
         ...
 

@@ -55,7 +55,7 @@ class FinetuneSettings:
     llm_pairs: int = 300
 
 
-DEFAULT = FinetuneSettings(loop=LoopSettings(steps=400))
+DEFAULT = FinetuneSettings(loop=LoopSettings(steps=300))
 QUICK = FinetuneSettings(loop=LoopSettings(steps=80), n_pairs=8_000, n_scenes=1_500, n_cards=600)
 
 

@@ -13,10 +13,10 @@ from condsim._files import atomic_write_text
 _CARD = """\
 # Model card: {model_id}
 
-PC-CLIP finetuning (Sam et al., TMLR 2025; methods.md §4.1) of `{base}`: only the text tower was
-trained ({trained}), so that the text of a difference ("The first image has more objects than the
-second.") points along the difference of the two images' embeddings. Image embeddings come from the
-base's frozen image tower, so a store indexed with the base keeps its image vectors' meaning.
+PC-CLIP finetuning (Sam et al., TMLR 2025; methods.md §4.1) of the base model below: only the text
+tower was trained ({trained}), so that the text of a difference ("The first image has more objects
+than the second.") points along the difference of the two images' embeddings. The image tower is the
+base's, unchanged: images embed exactly as with the base.
 
 | | |
 |---|---|
