@@ -28,8 +28,12 @@ BENCHMARKS = (
     "conditions_scaling",
     "encode_throughput",
     "cli_latency",
+    "service_load",
+    "fault_harness",
 )
-SINGLE_BLAS_THREAD = {"conditional_query", "collection_query"}
+SINGLE_BLAS_THREAD = {"conditional_query", "collection_query", "service_load"}
+#: the results file of a benchmark whose name differs from its script's
+RESULT_FILE = {"fault_harness": "faults"}
 
 
 def _conditional_query(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,12 +114,53 @@ def _cli_latency(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _service_load(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = {row["query"]: row for row in result["sequential"]}
+    cached = rows["by color (cached)"]
+    burst = result["burst"]
+    return [
+        {
+            "benchmark": "service_load",
+            "measure": f"N={result['n_vectors']:,}: by color over HTTP (p50 {cached['http p50 ms']:.0f} ms) "
+            "/ plain over HTTP",
+            "ratio": cached["http / plain (p50)"],
+            "target": "≤ 1.5, p50 ≤ 50 ms",
+        },
+        {
+            "benchmark": "service_load",
+            "measure": f"burst of {burst['requests']} requests ({burst['errors']} errors): p95 / p50",
+            "ratio": burst["p95_ms"] / burst["p50_ms"],
+            "target": "0 errors",
+        },
+    ]
+
+
+def _fault_harness(result: dict[str, Any]) -> list[dict[str, Any]]:
+    kills, reads = result["kill_loop"], result["concurrent_reads"]
+    return [
+        {
+            "benchmark": "fault_harness",
+            "measure": f"kill -9: {kills['survived']} of {kills['kills']} kills survived",
+            "ratio": kills["survived"] / max(kills["kills"], 1),
+            "target": "1 (every kill)",
+        },
+        {
+            "benchmark": "fault_harness",
+            "measure": f"{reads['queries_during_writes']} queries during writes: wrong results / queries",
+            "ratio": reads["wrong_results"] / max(reads["queries_during_writes"], 1),
+            "target": "0",
+        },
+    ]
+
+
 HEADLINES: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
     "conditional_query": _conditional_query,
     "collection_query": _collection_query,
     "conditions_scaling": _conditions_scaling,
     "encode_throughput": _encode_throughput,
     "cli_latency": _cli_latency,
+    "service_load": _service_load,
+    "fault_harness": _fault_harness,
 }
 
 
@@ -142,7 +187,7 @@ def main() -> None:
     for name in arguments.only:
         if name in failed:
             continue
-        result = json.loads((RESULTS_DIR / f"{name}.json").read_text())
+        result = json.loads((RESULTS_DIR / f"{RESULT_FILE.get(name, name)}.json").read_text())
         headlines.extend(HEADLINES[name](result))
     print()
     print_table("condsim benchmarks: headline ratios (details in each table above)", headlines)

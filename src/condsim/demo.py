@@ -224,10 +224,11 @@ def run_demo(
     seed: int = DEMO_SEED,
     encoder: Encoder | None = None,
     console: Console | None = None,
+    device: str = "cpu",
 ) -> DemoReport:
     """Render, index and query the demo collection (module docstring); print and return the results.
 
-    `encoder` defaults to the built-in model (tests pass a small fake one).
+    `encoder` defaults to the built-in model on `device` (tests pass a small fake one).
     """
     if not MIN_IMAGES <= n_images <= MAX_IMAGES:
         raise InvalidInputError(
@@ -240,7 +241,7 @@ def run_demo(
     if encoder is None:
         from condsim.encoders import load_encoder
 
-        encoder = load_encoder(None)
+        encoder = load_encoder(None, device=device)
     out_dir = Path(out)
     images, store, sheets = out_dir / "images", out_dir / "store", out_dir / "sheets"
 

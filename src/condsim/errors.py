@@ -47,6 +47,10 @@ class ImageLoadError(CondsimError):
     """An image could not be read (missing, unreadable, not an image, too large)."""
 
 
+class SheetWriteError(CondsimError):
+    """A contact sheet could not be written (a folder, a read-only place, a full disk)."""
+
+
 class ModelLoadError(CondsimError):
     """An encoder could not be found or loaded."""
 

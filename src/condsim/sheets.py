@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from condsim._files import atomic_write
 from condsim._text import printable
 from condsim.encoders.images import load_image
-from condsim.errors import CondsimError, ImageLoadError, InvalidInputError
+from condsim.errors import ImageLoadError, InvalidInputError, SheetWriteError
 
 RGB = tuple[int, int, int]
 
@@ -50,10 +50,6 @@ _PLACEHOLDER: RGB = (200, 200, 200)
 _PAD = 8
 _BORDER = 4
 _LINE_HEIGHT_RATIO = 1.25
-
-
-class SheetWriteError(CondsimError):
-    """A contact sheet could not be written (a folder, a read-only place, a full disk)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import condsim.cli as cli
-from condsim.cli.inputs import parse_weights
+from condsim.cli.inputs import cli_spelling
+from condsim.collection.query_inputs import parse_weights
 from condsim.conditions import get_condition
 from condsim.errors import InvalidInputError
 
@@ -69,5 +70,8 @@ def test_weights_must_be_bounded_positive_numbers(
 def test_a_repeated_weight_is_refused_even_through_an_alias() -> None:
     conditions = {"color": get_condition("color"), "shape": get_condition("shape")}
     with pytest.raises(InvalidInputError, match="already has a weight"):
-        parse_weights(["color=2", "colour=3"], conditions)
-    assert parse_weights(["color=2", "shape=1000"], conditions) == {"color": 2.0, "shape": 1000.0}
+        parse_weights(["color=2", "colour=3"], conditions, cli_spelling())
+    assert parse_weights(["color=2", "shape=1000"], conditions, cli_spelling()) == {
+        "color": 2.0,
+        "shape": 1000.0,
+    }

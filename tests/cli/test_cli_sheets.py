@@ -15,12 +15,12 @@ from PIL import Image
 import condsim.cli as cli
 from condsim.collection import index_folder
 from condsim.encoders import load_encoder
+from condsim.errors import SheetWriteError
 from condsim.sheets import (
     MATCH_BORDER,
     MISMATCH_BORDER,
     QUERY_BORDER,
     THUMB_SIZE,
-    SheetWriteError,
     Tile,
     render_sheet,
     results_sheet,
@@ -127,3 +127,46 @@ def test_results_sheet_has_256px_tiles_and_a_legend(indexed: tuple[Path, Path], 
 def test_captions_with_control_characters_are_drawn_escaped(tmp_path: Path) -> None:
     sheet = render_sheet([Tile(Image.new("RGB", (8, 8)), ["bad\udcffname\x1b.png"])], title="a\x07b")
     assert sheet.width > 0  # a surrogate would otherwise fail to render
+
+
+def test_tiles_are_captioned_with_the_values_they_match(
+    capsys: pytest.CaptureFixture[str],
+    indexed: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from condsim.cli import query, render
+    from condsim.collection.tasks import ImageLabel, Labelling
+
+    labelling = Labelling(
+        "color", ["red", "blue"], [ImageLabel("/a.png", "red", 0.9), ImageLabel("/b.png", "blue", 0.8)]
+    )
+    assert render.value_captions([labelling], ["/b.png", "/elsewhere.png"]) == [["color: blue"], []]
+
+    captured: dict[str, object] = {}
+    real = query._labellings
+
+    def spy(collection: object, conditions: object) -> object:
+        captured["labellings"] = real(collection, conditions)  # type: ignore[arg-type]
+        return captured["labellings"]
+
+    monkeypatch.setattr(query, "_labellings", spy)
+    images, store = indexed
+    sheet = tmp_path / "by_color.png"
+    with pytest.raises(SystemExit) as exited:
+        cli.main(
+            [
+                "similar",
+                str(images / "img0.png"),
+                "--store",
+                str(store),
+                "--by",
+                "color",
+                "--sheet",
+                str(sheet),
+            ]
+        )
+    assert exited.value.code == 0, capsys.readouterr().err
+    (labelled,) = captured["labellings"]  # type: ignore[misc]
+    assert labelled.condition == "color" and len(labelled.labels) == 4
+    assert sheet.is_file()

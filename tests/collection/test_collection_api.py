@@ -84,6 +84,11 @@ def test_search_vectors_pads_like_faiss_and_refuses_bad_input(
         scores, ids = collection.search_vectors(database[:1], 10)
         assert ids.shape == (1, 10) and (ids[0, 6:] == -1).all() and np.isneginf(scores[0, 6:]).all()
         assert (ids[0, :6] >= 0).all()
+        text = collection.encoder.encode_texts(["a red object"])
+        scores, ids = collection.search_vectors(text, 3, by="color", texts=True)
+        results = collection.search("a red object", by="color", k=3, keep_duplicates=True)
+        assert ids[0].tolist() == [result.id for result in results]
+        np.testing.assert_allclose(scores[0], [result.score for result in results], atol=1e-5)
         with pytest.raises(DimensionMismatchError, match="query embeddings have shape"):
             collection.search_vectors(np.ones((2, 5), dtype=np.float32), 3)
         with pytest.raises(InvalidInputError, match="k=0"):

@@ -10,11 +10,9 @@ import pytest
 
 from condsim.collection.store import DATABASE_FILE, FORMAT_VERSION, NewItem, Store
 from condsim.errors import StoreError, StoreModelMismatchError, StoreVersionError
+from helpers import unit
 
-
-def _unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:
-    matrix = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
-    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+DIM = 8
 
 
 def _items(count: int, prefix: str = "x") -> list[NewItem]:
@@ -25,8 +23,8 @@ def _items(count: int, prefix: str = "x") -> list[NewItem]:
 
 
 def test_add_reopen_roundtrip(tmp_path: Path) -> None:
-    vectors = _unit(5)
-    with Store.create(tmp_path / "s", "m", 8) as store:
+    vectors = unit(np.random.default_rng(0), 5, DIM).astype(np.float32)
+    with Store.create(tmp_path / "s", "m", DIM) as store:
         assert store.add(vectors, _items(5)) == [0, 1, 2, 3, 4]
         version = store.version
     with Store.open(tmp_path / "s", model_id="m") as store:
@@ -36,7 +34,7 @@ def test_add_reopen_roundtrip(tmp_path: Path) -> None:
 
 
 def test_float16_store(tmp_path: Path) -> None:
-    vectors = _unit(4)
+    vectors = unit(np.random.default_rng(0), 4, DIM).astype(np.float32)
     with Store.create(tmp_path / "s", "m", 8, dtype="float16") as store:
         store.add(vectors, _items(4))
         assert store.embeddings().dtype == np.float16
@@ -61,8 +59,8 @@ def test_corrupt_database(tmp_path: Path) -> None:
 
 
 def test_truncated_embedding_file_is_corrupt(tmp_path: Path) -> None:
-    with Store.create(tmp_path / "s", "m", 8) as store:
-        store.add(_unit(3), _items(3))
+    with Store.create(tmp_path / "s", "m", DIM) as store:
+        store.add(unit(np.random.default_rng(0), 3, DIM).astype(np.float32), _items(3))
         path = store.embeddings_path
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(StoreError, match="shorter"):
@@ -70,7 +68,7 @@ def test_truncated_embedding_file_is_corrupt(tmp_path: Path) -> None:
 
 
 def test_newer_format_version(tmp_path: Path) -> None:
-    Store.create(tmp_path / "s", "m", 8).close()
+    Store.create(tmp_path / "s", "m", DIM).close()
     connection = sqlite3.connect(tmp_path / "s" / DATABASE_FILE)
     with connection:
         connection.execute("UPDATE meta SET value=? WHERE key='format_version'", (str(FORMAT_VERSION + 1),))
@@ -82,7 +80,7 @@ def test_newer_format_version(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("version", ["abc", None])
 def test_unreadable_format_version_is_corrupt(tmp_path: Path, version: str | None) -> None:
-    Store.create(tmp_path / "s", "m", 8).close()
+    Store.create(tmp_path / "s", "m", DIM).close()
     connection = sqlite3.connect(tmp_path / "s" / DATABASE_FILE)
     with connection:
         if version is None:
@@ -95,7 +93,7 @@ def test_unreadable_format_version_is_corrupt(tmp_path: Path, version: str | Non
 
 
 def test_model_mismatch(tmp_path: Path) -> None:
-    Store.create(tmp_path / "s", "model-a", 8).close()
+    Store.create(tmp_path / "s", "model-a", DIM).close()
     with pytest.raises(StoreModelMismatchError, match="model-a"):
         Store.open(tmp_path / "s", model_id="model-b")
     with pytest.raises(StoreModelMismatchError):
@@ -104,21 +102,21 @@ def test_model_mismatch(tmp_path: Path) -> None:
 
 def test_uncommitted_rows_are_overwritten(tmp_path: Path) -> None:
     """Bytes appended by a batch whose metadata never committed are garbage and get replaced."""
-    with Store.create(tmp_path / "s", "m", 8) as store:
-        store.add(_unit(2, seed=1), _items(2, "a"))
+    with Store.create(tmp_path / "s", "m", DIM) as store:
+        store.add(unit(np.random.default_rng(1), 2, DIM).astype(np.float32), _items(2, "a"))
         with open(store.embeddings_path, "ab") as handle:  # a killed batch: rows written, no commit
-            handle.write(_unit(3, seed=2).tobytes())
+            handle.write(unit(np.random.default_rng(2), 3, DIM).astype(np.float32).tobytes())
     with Store.open(tmp_path / "s") as store:
         assert store.n_rows == 2 and len(store) == 2
-        new = _unit(1, seed=3)
+        new = unit(np.random.default_rng(3), 1, DIM).astype(np.float32)
         assert store.add(new, _items(1, "b")) == [2]
         assert store.embeddings_path.stat().st_size == 3 * 8 * 4
         np.testing.assert_array_equal(store.vectors([2]), new)
 
 
 def test_compact_renumbers_atomically(tmp_path: Path) -> None:
-    vectors = _unit(6)
-    with Store.create(tmp_path / "s", "m", 8) as store:
+    vectors = unit(np.random.default_rng(0), 6, DIM).astype(np.float32)
+    with Store.create(tmp_path / "s", "m", DIM) as store:
         store.add(vectors, _items(6))
         ids = {item.relpath: item.id for item in store.items()}
         store.remove([ids["x1.png"], ids["x4.png"]])
@@ -139,19 +137,19 @@ def test_compact_renumbers_atomically(tmp_path: Path) -> None:
 
 
 def test_version_bumps_on_change(tmp_path: Path) -> None:
-    with Store.create(tmp_path / "s", "m", 8) as store:
+    with Store.create(tmp_path / "s", "m", DIM) as store:
         start = store.version
-        store.add(_unit(1), _items(1))
+        store.add(unit(np.random.default_rng(0), 1, DIM).astype(np.float32), _items(1))
         assert store.version == start + 1
         store.touch([(store.items()[0].id, "/elsewhere/x0.png", 10, 2)])
         assert store.version == start + 1  # metadata refresh does not change the database
 
 
 def test_rejects_bad_embeddings(tmp_path: Path) -> None:
-    with Store.create(tmp_path / "s", "m", 8) as store:
+    with Store.create(tmp_path / "s", "m", DIM) as store:
         with pytest.raises(StoreError):
             store.add(np.zeros((2, 7), np.float32), _items(2))
-        bad = _unit(1)
+        bad = unit(np.random.default_rng(0), 1, DIM).astype(np.float32)
         bad[0, 0] = np.nan
         with pytest.raises(StoreError, match="NaN"):
             store.add(bad, _items(1))
@@ -159,8 +157,8 @@ def test_rejects_bad_embeddings(tmp_path: Path) -> None:
 
 
 def test_find_path_and_hash(tmp_path: Path) -> None:
-    with Store.create(tmp_path / "s", "m", 8) as store:
-        store.add(_unit(2), _items(2))
+    with Store.create(tmp_path / "s", "m", DIM) as store:
+        store.add(unit(np.random.default_rng(0), 2, DIM).astype(np.float32), _items(2))
         assert store.find_path("/data/x1.png").row == 1  # type: ignore[union-attr]
         assert store.find_path("x0.png").row == 0  # type: ignore[union-attr]
         assert store.find_path("/data/other.png") is None

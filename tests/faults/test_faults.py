@@ -1,6 +1,7 @@
 """Issue 11's fault harness at CI size (under a minute on two cores): kill -9 across add, commit and
 compaction; queries during writes that remove and compact; a real full disk (root only). Each test
-prints its counts; `python benchmarks/faults.py` runs the same workloads and records them."""
+prints its counts; `python benchmarks/fault_harness.py` runs the same workloads at full size and
+records them."""
 
 from __future__ import annotations
 

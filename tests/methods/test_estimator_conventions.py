@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.estimator_checks import check_estimator
 
 from condsim.errors import CondsimWarning, InvalidInputError
-from condsim.methods import ClaySpace, CrlSpace, normalized_mean
+from condsim.methods import SPACES, ClaySpace, CrlSpace, make_space, normalized_mean
 
 _MESSAGE_WORDING = "condsim's own one-line message (same ValueError type) instead of scikit-learn's wording"
 EXPECTED_FAILED_CHECKS = {
@@ -130,10 +130,16 @@ def test_fit_still_needs_the_image_mean_for_alignment() -> None:
             make_pipeline(ClaySpace(k=4)).fit(_prompts())
 
 
-def test_the_plain_space_follows_the_same_conventions() -> None:
-    from condsim.methods import PlainSpace
-
-    space = PlainSpace()
-    assert space.get_params() == {} and repr(clone(space)) == "PlainSpace()"
-    prompts = _prompts()
-    np.testing.assert_array_equal(space.fit_transform(prompts), PlainSpace().fit(prompts).transform(prompts))
+@pytest.mark.parametrize("name", list(SPACES))
+def test_every_registered_space_clones_and_fit_transforms(name: str) -> None:
+    """The registry's contract: whatever a name builds is a scikit-learn-style estimator."""
+    space = make_space(name)
+    copy = clone(space)
+    assert type(copy) is type(space) and copy.get_params() == space.get_params()
+    prompts, mean = _prompts(), normalized_mean(_prompts(seed=3))
+    fit_params = {"image_mean": mean} if space.needs_image_mean else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CondsimWarning)
+        np.testing.assert_array_equal(
+            space.fit_transform(prompts, **fit_params), copy.fit(prompts, **fit_params).transform(prompts)
+        )

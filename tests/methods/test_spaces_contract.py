@@ -21,19 +21,15 @@ from condsim.methods import (
     normalize_weights,
     normalized_mean,
 )
+from helpers import unit
 
 DIM = 24
 OPTIONS = SpaceOptions(clay_k=5)
 
 
-def _unit_rows(count: int, seed: int, dim: int = DIM) -> np.ndarray:
-    matrix = np.random.default_rng(seed).standard_normal((count, dim))
-    return np.asarray(matrix / np.linalg.norm(matrix, axis=1, keepdims=True), dtype=np.float32)
-
-
-PROMPTS = _unit_rows(12, 0)
-IMAGES = _unit_rows(40, 1)
-TEXTS = _unit_rows(6, 2)
+PROMPTS = unit(np.random.default_rng(0), 12, DIM).astype(np.float32)
+IMAGES = unit(np.random.default_rng(1), 40, DIM).astype(np.float32)
+TEXTS = unit(np.random.default_rng(2), 6, DIM).astype(np.float32)
 
 
 def _fitted(name: str, options: SpaceOptions = OPTIONS, prompts: np.ndarray = PROMPTS) -> ConditionalSpace:
@@ -98,7 +94,7 @@ def test_row_transforms_do_not_depend_on_the_batch(name: str) -> None:
 
 
 def test_the_fingerprint_follows_what_transform_uses(name: str) -> None:
-    other = _fitted(name, prompts=_unit_rows(12, 9))
+    other = _fitted(name, prompts=unit(np.random.default_rng(9), 12, DIM).astype(np.float32))
     if name == "plain":  # plain similarity does not depend on the prompts' values
         assert other.fingerprint_ == _fitted(name).fingerprint_
     else:
@@ -129,9 +125,9 @@ def test_bad_inputs_are_refused(name: str) -> None:
     with pytest.raises(InvalidInputError, match="NaN"):
         space.transform(with_nan)
     with pytest.raises(DimensionMismatchError):
-        space.transform(_unit_rows(4, 5, dim=DIM + 1))
+        space.transform(unit(np.random.default_rng(5), 4, DIM + 1).astype(np.float32))
     with pytest.raises(DimensionMismatchError):
-        space.transform_texts(_unit_rows(4, 5, dim=DIM - 1))
+        space.transform_texts(unit(np.random.default_rng(5), 4, DIM - 1).astype(np.float32))
     with pytest.raises(InvalidInputError):
         space.transform(IMAGES[0])  # one vector, not a (1, d) matrix
     with pytest.raises(InvalidInputError):
@@ -142,7 +138,7 @@ def test_bad_inputs_are_refused(name: str) -> None:
 
 def test_negative_conditions_only_where_they_mean_something(name: str) -> None:
     space = make_space(name, OPTIONS)
-    negative = _unit_rows(6, 3)
+    negative = unit(np.random.default_rng(3), 6, DIM).astype(np.float32)
     if name == "clay":
         fitted = space.fit(PROMPTS, image_mean=normalized_mean(IMAGES), negative_prompt_embeddings=negative)
         assert fitted.fingerprint_ != _fitted(name).fingerprint_
@@ -165,7 +161,7 @@ def test_the_method_names_are_defined_once_from_the_registry() -> None:
 
 
 def test_an_embedded_condition_gives_each_space_its_prompts() -> None:
-    crl = _unit_rows(5, 4)
+    crl = unit(np.random.default_rng(4), 5, DIM).astype(np.float32)
     condition = EmbeddedCondition("colour", PROMPTS, crl)
     assert condition.prompts_for("crl") is crl
     assert condition.prompts_for("clay") is PROMPTS and condition.prompts_for("plain") is PROMPTS
@@ -175,6 +171,8 @@ def test_an_embedded_condition_gives_each_space_its_prompts() -> None:
 def test_weights_are_normalised_in_one_place() -> None:
     np.testing.assert_allclose(normalize_weights(None, 4), [0.25] * 4)
     np.testing.assert_allclose(normalize_weights([3.0, 1.0], 2), [0.75, 0.25])
+    np.testing.assert_allclose(normalize_weights([1e308, 1e308, 0.0], 3), [0.5, 0.5, 0.0])  # no overflow
+    np.testing.assert_allclose(normalize_weights([1e-320, 3e-320], 2), [0.25, 0.75], rtol=1e-3)
     for bad in ([1.0], [1.0, -1.0], [0.0, 0.0], [np.nan, 1.0]):
         with pytest.raises(InvalidInputError, match="weights"):
             normalize_weights(bad, 2)

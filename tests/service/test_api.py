@@ -161,6 +161,11 @@ def test_search_by_text(client: TestClient) -> None:
         ({"by": "color", "weight": "color"}, "weight", "COND=W"),
         ({"by": "color", "weight": "shape=2"}, "weight", "not one of the 'by' conditions"),
         ({"by": "x", "values": "x"}, "values", "NAME:V1"),
+        ({"by": ["color", "shape"], "weight": "color=1e308"}, "weight", "between 0.001 and 1000"),
+        ({"by": ["color", "shape"], "weight": "color=0"}, "weight", "between 0.001 and 1000"),
+        ({"by": ["color", "shape"], "weight": ["color=2", "colour=3"]}, "weight", "already has a weight"),
+        ({"by": "finish", "values": "finish:glossy,matte"}, "values", "cannot separate images"),
+        ({"by": ["color", "colour"]}, "by", "given twice"),
         ({"image": ""}, "image", "at least 1 character"),
     ],
 )

@@ -10,6 +10,7 @@ import pytest
 from service_support import SceneStore
 
 import condsim.cli as cli
+from condsim.errors import ModelLoadError
 from condsim.service.server import ServeError, check_bind, check_port_free, is_loopback, page_url
 
 
@@ -46,6 +47,7 @@ def test_page_url_carries_the_token() -> None:
     assert page_url("127.0.0.1", 8765, None) == "http://127.0.0.1:8765/"
     assert page_url("0.0.0.0", 80, "t") == "http://127.0.0.1:80/?token=t"
     assert page_url("::1", 9000, None) == "http://[::1]:9000/"
+    assert page_url("127.0.0.1", 8765, "a b&c=d/e") == "http://127.0.0.1:8765/?token=a+b%26c%3Dd%2Fe"
 
 
 def test_a_port_in_use_is_one_clear_error() -> None:
@@ -88,11 +90,44 @@ def test_serve_prints_the_page_address_and_runs_uvicorn(
     assert ran["app"].title == "condsim"
 
 
+def test_serve_loads_the_model_on_the_device_given(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, scene_store: SceneStore
+) -> None:
+    import uvicorn
+
+    import condsim.encoders
+
+    ran: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(app=app))
+    monkeypatch.delenv("CONDSIM_TOKEN", raising=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = _run(
+        capsys, "serve", "--store", str(scene_store.store), "--port", str(port), "--device", "cpu"
+    )
+    assert code == 0, err
+    encoder = ran["app"].state.condsim.encoder
+    assert not encoder.loaded  # nothing loaded before a request needs the model
+
+    asked: list[str] = []
+
+    def refuse(name: object = None, *, device: str = "cpu") -> Any:
+        asked.append(device)
+        raise ModelLoadError("no model in this test", hint="none")
+
+    monkeypatch.setattr(condsim.encoders, "load_encoder", refuse)
+    with pytest.raises(ModelLoadError):
+        encoder.encode_texts(["a red cube"])
+    assert asked == ["cpu"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--host", "0.0.0.0"], "refusing to serve on 0.0.0.0 without a token"),
         (["--port", "0"], "not a TCP port"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
     ],
 )
 def test_serve_errors_are_one_line(

@@ -42,6 +42,6 @@ def test_a_condition_with_one_class(capsys: pytest.CaptureFixture[str], tmp_path
 
 def test_bad_data_spec_and_device(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, err = _run(capsys, "finetune", "--out", tmp_path / "out", "--device", "tpu")
-    _assert_one_line_error(code, err, "--device")
+    _assert_one_line_error(code, err, "unknown device 'tpu'")
     code, err = _run(capsys, "finetune", "--out", tmp_path / "out", "--steps", "0")
     _assert_one_line_error(code, err, "--steps")

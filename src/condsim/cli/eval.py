@@ -18,11 +18,12 @@ def demo(
     out: str = typer.Option("out/demo", "--out", help="folder for images/, store/, sheets/ and labels.csv"),
     n_images: int = typer.Option(300, "--n", help="number of scenes to render"),
     k: options.TopK = 8,
+    device: options.Device = "auto",
 ) -> None:
     """Demo: render scenes, index them with the built-in model, query plain / by colour, shape, count."""
     from condsim.demo import run_demo
 
-    run_demo(Path(out).expanduser(), n_images=n_images, k=k, console=console)
+    run_demo(Path(out).expanduser(), n_images=n_images, k=k, console=console, device=device)
 
 
 @app.command()

@@ -30,12 +30,7 @@ def finetune(
         None, "--steps", help="optimiser steps (default 300; --quick 80)", callback=_steps_or_default
     ),
     quick: bool = typer.Option(False, "--quick", help="fewer images, pairs and steps (minutes on a CPU)"),
-    device: str = typer.Option(
-        "auto",
-        "--device",
-        help="auto, cpu, cuda or mps",
-        callback=options.one_of("--device", lambda: ("auto", "cpu", "cuda", "mps")),
-    ),
+    device: options.Device = "auto",
     llm: bool = typer.Option(
         False, "--llm", help="write the difference sentences with the configured LLM instead of templates"
     ),

@@ -1,7 +1,8 @@
 """What the command line turns its arguments into: an encoder, an opened collection, resolved
-conditions, per-condition weights, labelled images read from a CSV.
+conditions, labelled images read from a CSV (per-condition weights and the rules between --by, --not
+and --method are the library's, `condsim.collection.query_inputs`, worded by `cli_spelling`).
 
-These are the only places where a typed string (a store path, `COND=FILE`, `COND=W`, a labels file)
+These are the only places where a typed string (a store path, `COND=FILE`, a labels file)
 becomes a library object, so every command reads its arguments the same way. A mistake is a
 `CondsimError` that names the option and says how to write it.
 """
@@ -9,7 +10,6 @@ becomes a library object, so every command reads its arguments the same way. A m
 from __future__ import annotations
 
 import csv
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +19,7 @@ from condsim.errors import EmptyConditionError, ImageLoadError, InvalidInputErro
 
 if TYPE_CHECKING:
     from condsim.collection import Collection
+    from condsim.collection.query_inputs import Spelling
     from condsim.collection.tasks import LabelledImage
     from condsim.conditions import Condition
     from condsim.encoders import Encoder
@@ -185,60 +186,21 @@ def resolve_conditions(
     return resolved
 
 
-#: --weight bounds: weights are relative (normalised to sum 1), so a ratio of 10^6 between two
-#: conditions is already one of them alone; beyond, the numbers only risk overflow (1e308 -> inf)
-MIN_WEIGHT, MAX_WEIGHT = 1e-3, 1e3
+def cli_spelling() -> Spelling:
+    """How the command line names the condition inputs in the library's messages (--by, --weight,
+    --prompts for a list of values, `--method clay`)."""
+    from condsim.collection.query_inputs import Spelling
 
-
-def parse_weights(weights: Sequence[str] | None, conditions: dict[str, Condition]) -> dict[str, float] | None:
-    """--weight COND=W -> {condition name: W}; COND may be what was typed after --by, or any alias of it.
-
-    W must be a number in [`MIN_WEIGHT`, `MAX_WEIGHT`] (to leave a condition out, drop its --by), and
-    each condition is weighted once: a second --weight for it is refused, not silently kept."""
-    from condsim.conditions import normalize_name
-    from condsim.conditions.builtin import canonical_name
-
-    if not weights:
-        return None
-    if not conditions:
-        raise InvalidInputError(
-            "--weight needs at least one --by condition", hint="e.g. --by color --by shape --weight color=2"
-        )
-    parsed: dict[str, float] = {}
-    for value in weights:
-        name, separator, number = value.rpartition("=")
-        try:
-            weight = float(number)
-        except ValueError:
-            weight = float("nan")
-        if not separator or not name.strip() or not math.isfinite(weight):
-            raise InvalidInputError(
-                f"--weight {value!r} is not COND=W with W a number", hint="e.g. --weight color=2"
-            )
-        if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
-            raise InvalidInputError(
-                f"--weight {value!r}: W must be between {MIN_WEIGHT:g} and {MAX_WEIGHT:g} "
-                "(weights are relative)",
-                hint="e.g. --weight color=2 --weight shape=1; to leave a condition out, drop its --by",
-            )
-        wanted = {normalize_name(name), canonical_name(name)}
-        matches = [
-            condition.name
-            for typed, condition in conditions.items()
-            if wanted & {normalize_name(typed), condition.key}
-        ]
-        if not matches:
-            raise InvalidInputError(
-                f"--weight {value!r}: {name!r} is not one of the --by conditions",
-                hint=f"weight one of {', '.join(conditions)}",
-            )
-        if matches[0] in parsed:
-            raise InvalidInputError(
-                f"--weight {value!r}: {matches[0]!r} already has a weight ({parsed[matches[0]]:g})",
-                hint="give one --weight per condition",
-            )
-        parsed[matches[0]] = weight
-    return parsed
+    return Spelling(
+        names={
+            "by": "--by",
+            "not": "--not",
+            "weight": "--weight",
+            "values": "--prompts",
+            "method": "--method",
+        },
+        setting="{name} {value}",
+    )
 
 
 def read_labels(path: Path) -> list[LabelledImage]:

@@ -29,8 +29,7 @@ def label(
     comparative: bool = typer.Option(
         False,
         "--comparative",
-        help="sharpen the 3 value pairs the images leave most in doubt with difference texts "
-        "(comparative prompting, docs/methods.md §4.2)",
+        help="sharpen the 3 value pairs the images leave most in doubt with texts saying how they differ",
     ),
     as_json: options.Json = False,
     prompts: options.Prompts = None,

@@ -17,12 +17,14 @@ import typer
 
 from condsim.cli import options
 from condsim.cli.app import app
-from condsim.cli.inputs import open_collection, parse_weights, resolve_conditions
-from condsim.cli.render import describe, note, print_json, print_paths, print_results
+from condsim.cli.inputs import cli_spelling, open_collection, resolve_conditions
+from condsim.cli.render import describe, note, print_json, print_paths, print_results, value_captions
 from condsim.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from condsim.collection import Collection, Result
+    from condsim.collection.tasks import Labelling
+    from condsim.conditions import Condition
 
 
 def _text_weight(value: float) -> float:
@@ -51,24 +53,6 @@ TextWeight = Annotated[
         callback=_text_weight,
     ),
 ]
-
-
-def _check_negatives(names: Sequence[str], negatives: Sequence[str], method: str) -> None:
-    """--not needs --by and --method clay, and no condition in both."""
-    if negatives and not names:
-        raise InvalidInputError(
-            "--not removes a condition from the ones given with --by, and there is none",
-            hint="e.g. --by shape --not color (same shape, whatever the colour)",
-        )
-    if negatives and method != "clay":
-        raise InvalidInputError(
-            f"--not works with --method clay only (a subspace is removed), not {method}",
-            hint="drop --method or use --method clay",
-        )
-    if both := sorted(set(names) & set(negatives)):
-        raise InvalidInputError(
-            f"{', '.join(both)} is given with both --by and --not", hint="keep it in one of the two"
-        )
 
 
 def _check_outputs(as_json: bool, paths_only: bool, copy_to: str | None, link_to: str | None) -> None:
@@ -153,13 +137,15 @@ def similar(
     device: options.Device = "auto",
 ) -> None:
     """Images similar to IMAGE, under conditions (--by) or plainly; --text "but red" shifts the query."""
+    from condsim.collection.query_inputs import check_conditions, parse_weights
+
     names, negatives = list(by or []), list(not_ or [])
-    _check_negatives(names, negatives, method)
+    check_conditions(names, negatives, method, cli_spelling(), has_weights=bool(weight))
     if text is not None and not text.strip():
         raise InvalidInputError("--text is empty", hint='e.g. --text "but red"')
     _check_outputs(as_json, paths_only, copy_to, link_to)
     conditions = resolve_conditions([*names, *negatives], prompts, llm)
-    weights = parse_weights(weight, {name: conditions[name] for name in names})
+    weights = parse_weights(weight or [], {name: conditions[name] for name in names}, cli_spelling())
     collection, query_path = open_collection(store, model, image, device)
     assert query_path is not None
     label = describe(names, negatives, method) + (f", shifted by {text!r}" if text else "")
@@ -191,11 +177,19 @@ def similar(
             paths_only=paths_only,
             min_score=min_score,
         )
+        labellings = _labellings(collection, [conditions[name] for name in names]) if sheet else []
     _export(results, copy_to, link_to, as_json or paths_only)
     if sheet is not None:
         from condsim.sheets import results_sheet
 
-        written = results_sheet(query_path, [(r.path, r.score) for r in results], sheet, condition=label)
+        written = results_sheet(
+            query_path,
+            [(r.path, r.score) for r in results],
+            sheet,
+            condition=label,
+            captions=value_captions(labellings, [r.path for r in results]),
+            query_caption=value_captions(labellings, [str(query_path.resolve())])[0],
+        )
         note(f"contact sheet: {written}", as_json=as_json or paths_only)
 
 
@@ -223,11 +217,13 @@ def search(
     device: options.Device = "auto",
 ) -> None:
     """Images that match a text, plainly or inside a condition's space."""
+    from condsim.collection.query_inputs import check_conditions, parse_weights
+
     names, negatives = list(by or []), list(not_ or [])
-    _check_negatives(names, negatives, method)
+    check_conditions(names, negatives, method, cli_spelling(), has_weights=bool(weight))
     _check_outputs(as_json, paths_only, copy_to, link_to)
     conditions = resolve_conditions([*names, *negatives], prompts, llm)
-    weights = parse_weights(weight, {name: conditions[name] for name in names})
+    weights = parse_weights(weight or [], {name: conditions[name] for name in names}, cli_spelling())
     label = describe(names, negatives, method)
     with open_collection(store, model, device=device)[0] as collection:
         results = collection.search(
@@ -255,12 +251,22 @@ def search(
             paths_only=paths_only,
             min_score=min_score,
         )
+        labellings = _labellings(collection, [conditions[name] for name in names]) if sheet else []
     _export(results, copy_to, link_to, as_json or paths_only)
     if sheet is not None:
         from condsim.sheets import Tile, save_sheet
 
+        values = value_captions(labellings, [r.path for r in results])
         tiles = [
-            Tile(r.path, [f"#{rank}  {r.score:.3f}", Path(r.path).name]) for rank, r in enumerate(results, 1)
+            Tile(r.path, [f"#{rank}  {r.score:.3f}", Path(r.path).name, *lines])
+            for rank, (r, lines) in enumerate(zip(results, values, strict=True), 1)
         ]
         written = save_sheet(tiles, sheet, title=f"{text!r} by {label}")
         note(f"contact sheet: {written}", as_json=as_json or paths_only)
+
+
+def _labellings(collection: Collection, conditions: Sequence[Condition]) -> list[Labelling]:
+    """The zero-shot value of every image under each condition, for the contact sheet's captions."""
+    from condsim.collection.tasks import label_collection
+
+    return [label_collection(collection, condition) for condition in conditions]

@@ -142,6 +142,20 @@ def print_results(results: Sequence[Result], title: str, as_json: bool) -> None:
         console.print(_results_table(results))
 
 
+def value_captions(labellings: Sequence[Labelling], paths: Sequence[str]) -> list[list[str]]:
+    """For each path, one "condition: value" line per labelling (the value the image matches best,
+    for a contact sheet's tiles); a path not in a labelling gets no line for it."""
+    values = [{label.path: label.value for label in labelling.labels} for labelling in labellings]
+    return [
+        [
+            f"{labelling.condition}: {by_path[path]}"
+            for labelling, by_path in zip(labellings, values, strict=True)
+            if path in by_path
+        ]
+        for path in paths
+    ]
+
+
 def print_json(payload: object) -> None:
     """A JSON document on stdout (e.g. the result envelope of `condsim.collection.envelope`)."""
     typer.echo(json.dumps(payload, indent=2))

@@ -20,6 +20,7 @@ def serve(
         None, "--token", envvar="CONDSIM_TOKEN", help="require this token on every API request"
     ),
     model: options.Model = None,
+    device: options.Device = "auto",
 ) -> None:
     """Serve the store's JSON API (/api, OpenAPI at /docs) and web page; prints the address to open."""
     from condsim.service.server import serve as run_server
@@ -30,5 +31,6 @@ def serve(
         port=port,
         token=token,
         model=model,
+        device=device,
         announce=lambda line: console.print(line, highlight=False, soft_wrap=True),
     )

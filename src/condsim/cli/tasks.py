@@ -188,11 +188,11 @@ def classify(
                 **extra,
             )
     smallest = min(classification.labelled.values())
-    if not zero_shot and smallest < FEW_LABELS:
+    if not zero_shot and not as_json and smallest < FEW_LABELS:
         note(
             f"only {smallest} labelled image(s) in some class: --zero-shot (or `condsim label`, which needs "
             "no labels) is often more accurate with this few",
-            as_json=True,
+            as_json=True,  # on stderr, beside the table
         )
     predictions = classification.predictions
     csv_path = write_csv(

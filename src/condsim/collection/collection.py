@@ -28,10 +28,12 @@ z); `Result.contributions` then holds the terms w_c·cos_c, which add up to the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,10 +45,12 @@ from condsim.collection import ranking
 from condsim.collection.cache import ArrayCache
 from condsim.collection.duplicates import DEFAULT_THRESHOLD, check_threshold
 from condsim.collection.index_plan import is_storable_name
-from condsim.collection.queries import Queries, Query, QueryInput
+from condsim.collection.integrity import verify_embeddings
+from condsim.collection.queries import Queries, Query, QueryInput, one_version
+from condsim.collection.query_inputs import check_weight
 from condsim.collection.space_cache import ConditionLike, SpaceCache
 from condsim.collection.store import CACHE_DIR, Item, Store, StoreChangedError
-from condsim.collection.store_format import damaged_rows
+from condsim.collection.store_format import corrupt, damaged_rows
 from condsim.collection.stored_files import StoredFiles
 from condsim.errors import (
     CondsimWarning,
@@ -144,8 +148,11 @@ class Collection(Queries, StoredFiles):
         self.duplicate_threshold = check_threshold(duplicate_threshold, "duplicate_threshold")
         self.cache = ArrayCache(store.path / CACHE_DIR if cache_on_disk else None)
         self._state_version: int | None = None
+        self._synced_state: tuple[int, tuple[int, int, int, int]] | None = None  # `_sync`
+        self._synced_tag = ""
+        self._pinned = False
         self._root = Path(root) if root is not None else None
-        self._root_found: tuple[int | None, Path | None] | None = None  # (version, folder), `_folder`
+        self._root_found: tuple[int | None, Path | None, bool] | None = None  # `StoredFiles._where`
         self._live_rows = np.zeros(0, dtype=np.int64)
         self._live_ids = np.zeros(0, dtype=np.int64)
         self._database: np.ndarray = np.zeros((0, store.dim), dtype=np.float32)
@@ -199,47 +206,83 @@ class Collection(Queries, StoredFiles):
 
     @property
     def _tag(self) -> str:
-        return f"{self.store.store_id[:12]}v{self._state_version}"
+        """The synced state the caches key on: store id, version and the rows damage left out."""
+        return self._synced_tag
 
     def _sync(self) -> None:
-        """Pick up a re-index done since the last call (the store's version changed).
+        """Pick up a re-index, or a change of the embedding file, since the last call.
 
         Rows, item ids and embeddings are read from one committed version (`Store.reading`), read
         again if a compaction removed that version's file meanwhile; results map rows to items by
-        id, so a concurrent index run never shifts paths. Damaged rows are left out with a warning.
+        id, so a concurrent index run never shifts paths. The embeddings are verified whenever the
+        version or the file's stat changed (`integrity.verify_embeddings`, remembered on disk), so
+        damage written after a first query is noticed; damaged rows are left out with a warning.
+        Inside `_one_version` (a query under way) this does nothing: the query keeps its version.
         """
+        if self._pinned:
+            return
         for attempt in range(_SNAPSHOT_ATTEMPTS):
             try:
                 with self.store.reading():
-                    version = self.store.version
-                    if version == self._state_version:
+                    state = (self.store.version, self.store.embeddings_state())
+                    if state == self._synced_state:
                         return
                     live_rows, live_ids = self.store.live_items()
                     matrix = self.store.embeddings()
+                    damage, settled = verify_embeddings(self.store, matrix, live_rows, self.cache, state)
+                    store_id = self.store.store_id
                 break
             except StoreChangedError:
                 if attempt == _SNAPSHOT_ATTEMPTS - 1:
                     raise
-        self._state_version = version
-        self._spaces.clear()
-        damaged = self.cache.get_or_compute(
-            "damaged", "rows", lambda: damaged_rows(matrix, live_rows), tag=self._tag
+        self._state_version, self._synced_state = state[0], state if settled else None
+        message = damage.warning(self.store.path)
+        if message is not None:
+            warnings.warn(CondsimWarning(message), stacklevel=3)
+        damaged = damage.invalid_rows
+        keep = ~np.isin(live_rows, damaged)
+        tag = f"{store_id[:12]}v{state[0]}" + (
+            f"d{zlib.crc32(damaged.tobytes()):08x}" if len(damaged) else ""
         )
-        if len(damaged):
-            warnings.warn(
-                CondsimWarning(
-                    f"{len(damaged)} stored embeddings of {self.store.path} are damaged and left out of "
-                    f"the results: run `condsim check --store {self.store.path} --repair`"
-                ),
-                stacklevel=3,
-            )
-            keep = ~np.isin(live_rows, damaged)
-            live_rows, live_ids = live_rows[keep], live_ids[keep]
-        self._live_rows, self._live_ids = live_rows, live_ids
+        if tag != self._synced_tag:
+            self._spaces.clear()
+            self._synced_tag = tag
+        self._live_rows, self._live_ids = live_rows[keep], live_ids[keep]
         if matrix.dtype == np.float32 and len(self._live_rows) == matrix.shape[0]:
             self._database = matrix  # memory-mapped, no copy
         else:
             self._database = np.asarray(matrix[self._live_rows], dtype=np.float32)
+
+    @contextlib.contextmanager
+    def _one_version(self) -> Iterator[None]:
+        """Answer one call from one store version: sync, then hold that version's read snapshot (the
+        items, rows and vectors read meanwhile belong to it) and skip the syncs of nested calls
+        (`image_mean`, the path filter), which would otherwise mix two versions' rows. A non-finite
+        value of the stored embeddings that reaches a transform (damage written while the query ran)
+        is a `StoreCorruptError` naming the repair, not the error a caller's bad input gives."""
+        if self._pinned:
+            yield
+            return
+        for attempt in range(_SNAPSHOT_ATTEMPTS):
+            with self.store.reading():
+                try:
+                    self._sync()
+                except StoreChangedError:
+                    if attempt == _SNAPSHOT_ATTEMPTS - 1:
+                        raise
+                    continue
+                self._pinned = True
+                try:
+                    yield
+                except InvalidInputError as error:
+                    if not len(damaged_rows(self._database, np.arange(len(self._database)))):
+                        raise
+                    raise corrupt(
+                        self.store.path, "stored embeddings were damaged while it was read", repairable=True
+                    ) from error
+                finally:
+                    self._pinned = False
+                return
 
     def _ids_of(self, rows: np.ndarray) -> np.ndarray:
         """The item id of each synced row (-1 where `rows` holds no synced row)."""
@@ -295,16 +338,7 @@ class Collection(Queries, StoredFiles):
         """One score term per condition ("mean"), or one for all of them ("stack")."""
         resolved = [self._spaces.resolve(condition) for condition in by]
         names = [item.name for item in resolved]
-        if len(set(names)) != len(names):
-            raise InvalidInputError(
-                f"a condition is given twice in by={names}", hint="list each condition once"
-            )
-        negatives = [self._spaces.resolve(condition) for condition in not_]
-        if negatives and method != "clay":
-            raise InvalidInputError(
-                f"negative conditions (not_={[n.name for n in negatives]}) need method='clay'",
-                hint="use method='clay', or drop the negative condition",
-            )
+        negatives = [self._spaces.resolve(condition) for condition in not_]  # checked in `_scores`
         weight_of = _condition_weights(names, weights, combine)
         groups = [resolved] if combine == "stack" else [[item] for item in resolved]
         terms = []
@@ -452,6 +486,7 @@ class Collection(Queries, StoredFiles):
             )
         return self.locate(item)
 
+    @one_version
     def features(
         self,
         condition: ConditionLike | None = None,
@@ -483,6 +518,7 @@ class Collection(Queries, StoredFiles):
         space = self._spaces.fitted(method, [resolved], self.image_mean)
         return paths, self._spaces.transformed(method, space, self._database, self._tag)
 
+    @one_version
     def value_features(
         self, condition: str | Condition, *, method: str = "clay"
     ) -> tuple[list[str], np.ndarray]:
@@ -544,5 +580,5 @@ def _condition_weights(
         raise InvalidInputError(
             f"weights name conditions not in by: {sorted(unknown)}", hint=f"weights may use {names}"
         )
-    values = [float(weights.get(name, 1.0)) for name in names]
+    values = [check_weight(name, weights.get(name, 1.0)) for name in names]
     return dict(zip(names, normalize_weights(values, len(names)).tolist(), strict=True))

@@ -262,7 +262,9 @@ def find_duplicates(
     turned_score: dict[tuple[int, int], float] = {}
     if rotations:
         turned_first, turned_second, scores = turned_pairs(
-            plain, turned_embeddings(collection.encoder, [item.abspath for item in items]), threshold
+            plain,
+            turned_embeddings(collection.encoder, [collection.locate(item) for item in items]),
+            threshold,
         )
         pairs = zip(turned_first.tolist(), turned_second.tolist(), strict=True)
         turned_score = dict(zip(pairs, scores.tolist(), strict=True))
@@ -290,7 +292,12 @@ def find_duplicates(
                 match = "condition"
             members.append(
                 DuplicateMember(
-                    item.abspath, item.relpath, item.row, item.id, 1.0 if position == leader else score, match
+                    collection.locate(item),
+                    item.relpath,
+                    item.row,
+                    item.id,
+                    1.0 if position == leader else score,
+                    match,
                 )
             )
         groups.append(DuplicateGroup(tuple(members)))

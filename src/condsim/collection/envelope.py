@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from condsim.errors import StoreError
+from condsim.methods import normalize_weights
 
 if TYPE_CHECKING:
     from condsim.collection import Collection, Result
@@ -36,9 +37,8 @@ def condition_summary(
     given), which is how `Collection` combines the per-condition cosines.
     """
     names = list(by)
-    raw = {name: float((weights or {}).get(name, 1.0)) for name in names}
-    total = sum(raw.values())
-    normalised = {name: (value / total if total > 0 else 0.0) for name, value in raw.items()}
+    raw = [float((weights or {}).get(name, 1.0)) for name in names]
+    normalised = dict(zip(names, normalize_weights(raw, len(names)).tolist(), strict=True)) if names else {}
     return {"by": names, "not": list(not_), "weights": normalised}
 
 

@@ -13,6 +13,15 @@ What is verified (`check_store`):
 file still holds the content that was indexed, by its sha256), items that cannot be re-embedded are
 removed and reported (`condsim index` adds them back once their files are readable), the embedding
 file is compacted, the lock and missing tables are recreated, damaged cache files are deleted.
+
+A checksum names a damaged block, not a damaged row: every item of a failing block is re-embedded
+(compaction copies only verified blocks), and the report says how many of them really were damaged
+(their stored vector was not a finite unit vector or differed from the fresh embedding) and how many
+were intact.
+
+`verify_embeddings` is the same verification for queries (`Collection`): run whenever the store's
+version or its embedding file's (inode, size, mtime, ctime) changed, remembered in the store's cache
+under both, so damage written after a first query is noticed by the next one, in any process.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,21 +38,28 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from condsim._files import file_sha256
-from condsim.collection.cache import verify_cache_file
+from condsim.collection.cache import ArrayCache, cache_key, verify_cache_file
 from condsim.collection.store import Item, Store
 from condsim.collection.store_format import (
     BLOCK_ROWS,
     CACHE_DIR,
     DATABASE_FILE,
-    DTYPES,
     LOCK_FILE,
     SCHEMA,
     blocks_touched,
     corrupt,
     damaged_rows,
+    repair_hint,
     store_errors,
 )
-from condsim.collection.store_reader import rows_crc
+from condsim.collection.store_reader import StoreReader, failing_blocks
+
+#: largest |fresh - stored| component, per stored dtype, for which a re-embedded row counts as intact
+#: (an encoder's run-to-run rounding stays far below; damage that keeps a row a unit vector is rarer)
+_SAME_EMBEDDING = {"float32": 1e-5, "float16": 1e-3}
+#: a file written this recently may be written again within its timestamps' granularity without its
+#: (size, mtime, ctime) changing, so a verification of it is not remembered (as git's "racy" entries)
+_RACY_NS = 2_000_000_000
 
 if TYPE_CHECKING:
     from condsim.encoders.base import Encoder
@@ -50,7 +67,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class CheckReport:
-    """What `check_store` found and, with `repair`, what it fixed and what it could not."""
+    """What `check_store` found and, with `repair`, what it fixed and what it could not.
+
+    `damaged_items`: items whose row is in a block failing its checksum, outside the file, or not a
+    finite unit vector (all re-embedded by a repair); `invalid_items`: those whose stored vector is not
+    a finite unit vector; `reembedded`: items a repair re-embedded; `differed`: those of them whose
+    stored vector was really damaged (invalid, or off from the fresh embedding), the rest were intact.
+    """
 
     store: str
     items: int = 0
@@ -60,7 +83,9 @@ class CheckReport:
     fixed: list[str] = field(default_factory=list)
     not_fixed: list[str] = field(default_factory=list)
     damaged_items: int = 0
+    invalid_items: int = 0
     reembedded: int = 0
+    differed: int = 0
     removed: int = 0
 
     @property
@@ -79,7 +104,9 @@ class CheckReport:
             "fixed": list(self.fixed),
             "not_fixed": list(self.not_fixed),
             "damaged_items": self.damaged_items,
+            "invalid_items": self.invalid_items,
             "reembedded": self.reembedded,
+            "differed": self.differed,
             "removed": self.removed,
             "healthy": self.healthy,
         }
@@ -154,9 +181,8 @@ def _damaged_items(store: Store, report: CheckReport) -> list[Item]:
     items = store.items()
     n_rows = store.n_rows
     path = store.embeddings_path
-    dtype = DTYPES[store.dtype_name][1]
-    row_bytes = store.dim * dtype.itemsize
-    file_rows = min(n_rows, path.stat().st_size // row_bytes) if path.is_file() else 0
+    matrix = store._readable_rows()
+    file_rows = len(matrix)
     if n_rows and not path.is_file():
         report.problems.append(f"the embedding file {path.name} is missing")
     elif file_rows < n_rows:
@@ -167,26 +193,24 @@ def _damaged_items(store: Store, report: CheckReport) -> list[Item]:
     if outside:
         report.problems.append(f"{outside} items point to rows outside the embedding file")
     if file_rows:
-        matrix = np.memmap(path, dtype=dtype, mode="r", shape=(file_rows, store.dim))
-        recorded = store.block_checksums()
-        damaged_blocks = []
-        for block in blocks_touched(0, file_rows):
-            first, end = block * BLOCK_ROWS, min((block + 1) * BLOCK_ROWS, n_rows)
-            report.blocks_checked += 1
-            short = end > file_rows
-            if short or (block in recorded and recorded[block] != (end - first, rows_crc(matrix[first:end]))):
-                damaged_blocks.append(block)
-                bad_rows.update(row for row in range(first, end) if row in by_row)
-        if damaged_blocks:
-            report.problems.append(
-                f"{len(damaged_blocks)} block(s) of {BLOCK_ROWS} rows fail their checksum "
-                f"(first: rows {damaged_blocks[0] * BLOCK_ROWS}..)"
-            )
+        report.blocks_checked = len(blocks_touched(0, file_rows))
+        damaged_blocks = failing_blocks(matrix, store.block_checksums(), n_rows)
         live = np.asarray(sorted(row for row in by_row if 0 <= row < file_rows), dtype=np.int64)
-        invalid = damaged_rows(matrix, live)
-        if len(invalid):
-            report.problems.append(f"{len(invalid)} stored embeddings are not finite unit vectors")
-            bad_rows.update(int(row) for row in invalid)
+        invalid = {int(row) for row in damaged_rows(matrix, live)}
+        report.invalid_items = len(invalid)
+        if damaged_blocks:
+            failing = set(damaged_blocks)
+            in_blocks = {row for row in live.tolist() if row // BLOCK_ROWS in failing}
+            report.problems.append(
+                f"{len(damaged_blocks)} block(s) of {BLOCK_ROWS} rows fail their checksum (first: rows "
+                f"{damaged_blocks[0] * BLOCK_ROWS}..): {len(in_blocks)} items lie in them, "
+                f"{len(invalid & in_blocks)} of them not finite unit vectors"
+            )
+            bad_rows.update(in_blocks)
+        elsewhere = invalid - bad_rows
+        if elsewhere:
+            report.problems.append(f"{len(elsewhere)} stored embeddings are not finite unit vectors")
+            bad_rows.update(elsewhere)
         del matrix
     return [by_row[row] for row in sorted(bad_rows) if row in by_row]
 
@@ -221,7 +245,12 @@ def _reembed(
             for index, vector in zip(encoded.indices, encoded.embeddings, strict=True):
                 replacements[usable[index].row] = np.asarray(vector, dtype=np.float32)
             report.reembedded = len(replacements)
-            report.fixed.append(f"re-embedded {len(replacements)} damaged items from their image files")
+            report.differed = _differing(store, replacements)
+            report.fixed.append(
+                f"re-embedded {report.reembedded} items from their image files (all of a damaged block): "
+                f"{report.differed} had a damaged stored embedding, {report.reembedded - report.differed} "
+                f"were intact (within {_SAME_EMBEDDING[store.dtype_name]:g} of the fresh embedding)"
+            )
         if lost:
             stale = {item.id for item, _ in lost}
             store.remove(sorted(stale))
@@ -230,6 +259,87 @@ def _reembed(
                 report.not_fixed.append(f"{item.abspath}: {reason}; removed from the store")
         if store.compact(replacements):
             report.fixed.append("rewrote the embedding file with verified rows only")
+
+
+def _differing(store: Store, fresh: dict[int, np.ndarray]) -> int:
+    """How many rows of `fresh` (row -> new embedding) the store held damaged: outside the file, not
+    a finite unit vector, or further than `_SAME_EMBEDDING` from the fresh embedding."""
+    if not fresh:
+        return 0
+    matrix = store._readable_rows()
+    rows = np.asarray(sorted(fresh), dtype=np.int64)
+    inside = rows[rows < len(matrix)]
+    invalid = set(damaged_rows(matrix, inside).tolist())
+    differing = len(rows) - len(inside) + len(invalid)
+    for row in inside.tolist():
+        if row in invalid:
+            continue
+        stored = np.asarray(matrix[row], dtype=np.float32)
+        expected = fresh[row].astype(matrix.dtype).astype(np.float32)
+        if float(np.max(np.abs(stored - expected))) > _SAME_EMBEDDING[store.dtype_name]:
+            differing += 1
+    return differing
+
+
+@dataclass(frozen=True)
+class StoredDamage:
+    """What verifying one version of a store's embeddings found, for queries: the live rows whose
+    vector is not a finite unit vector (left out of results) and the number of blocks whose bytes
+    differ from their recorded checksum (their other rows may score slightly off)."""
+
+    invalid_rows: np.ndarray
+    failing_blocks: int
+
+    def warning(self, store: os.PathLike[str] | str) -> str | None:
+        """The one-line warning a query gives for this damage (None when there is none)."""
+        left_out = len(self.invalid_rows)
+        if not left_out and not self.failing_blocks:
+            return None
+        parts = []
+        if left_out:
+            parts.append(f"{left_out} stored embeddings of {store} are damaged and left out of the results")
+        if self.failing_blocks:
+            parts.append(
+                f"{self.failing_blocks} block(s) of its stored embeddings fail their checksum (scores from "
+                "them may be off)"
+                if left_out
+                else f"{self.failing_blocks} block(s) of stored embeddings of {store} fail their checksum "
+                "(damaged bytes: scores from them may be off)"
+            )
+        return ", and ".join(parts) + f": {repair_hint(Path(store))}"
+
+
+def verify_embeddings(
+    store: StoreReader,
+    matrix: np.ndarray,
+    live_rows: np.ndarray,
+    cache: ArrayCache,
+    state: tuple[int, tuple[int, int, int, int]],
+) -> tuple[StoredDamage, bool]:
+    """(damage, settled): the damage of the version `matrix` and `live_rows` belong to (call inside
+    the `reading()` block they were read in), and whether it may be remembered for that `state`
+    ((version, `embeddings_state()`)): a result is kept in the store's cache under `state`, so it is
+    recomputed exactly when the version or the file changes. A file written in the last two seconds
+    is not settled (a write in the same timestamp tick leaves its stat unchanged): its result is
+    neither cached nor to be trusted by the caller beyond this read.
+
+    Cost: one crc32 and one norm pass over the file, about 0.3 s per 100k x 512 float32 rows.
+    """
+
+    def compute() -> np.ndarray:
+        failing = failing_blocks(matrix, store.block_checksums(), len(matrix))
+        holding_items = np.isin(np.unique(live_rows // BLOCK_ROWS), failing).sum()
+        # one int64 array: [blocks with items failing their checksum, invalid live rows...]
+        return np.concatenate([[holding_items], damaged_rows(matrix, live_rows)]).astype(np.int64)
+
+    version, (_, _, mtime_ns, ctime_ns) = state
+    settled = time.time_ns() - max(mtime_ns, ctime_ns) >= _RACY_NS
+    if settled:
+        tag = f"{store.store_id[:12]}v{version}"
+        found = cache.get_or_compute("damaged", cache_key(state), compute, tag=tag)
+    else:
+        found = compute()
+    return StoredDamage(np.asarray(found[1:], dtype=np.int64), int(found[0])), settled
 
 
 def _check_cache(directory: Path, report: CheckReport, repair: bool) -> None:

@@ -10,10 +10,12 @@ images outside a path glob, masked before ranking so that k results still come b
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -28,6 +30,7 @@ from condsim.collection.compose import (
     relevant_term,
 )
 from condsim.collection.duplicates import DuplicateFilter, RowSource, top_distinct
+from condsim.collection.query_inputs import check_conditions
 from condsim.conditions.condition import Condition
 from condsim.errors import InvalidInputError
 from condsim.methods import QUERY_METHODS, EmbeddedCondition, check_method, resolve_combine
@@ -39,6 +42,25 @@ if TYPE_CHECKING:
     from condsim.encoders.base import Encoder
 
 QueryInput: TypeAlias = "str | os.PathLike[str] | bytes | Image.Image | np.ndarray"
+
+
+_Params = ParamSpec("_Params")
+_Answer = TypeVar("_Answer")
+_Self = TypeVar("_Self", bound="Queries")
+
+
+def one_version(
+    method: Callable[Concatenate[_Self, _Params], _Answer],
+) -> Callable[Concatenate[_Self, _Params], _Answer]:
+    """Run a query method on one store version (`Collection._one_version`): a concurrent index run
+    never mixes its rows, items and vectors with the ones the query started from."""
+
+    @functools.wraps(method)
+    def on_one_version(self: _Self, /, *args: _Params.args, **kwargs: _Params.kwargs) -> _Answer:
+        with self._one_version():
+            return method(self, *args, **kwargs)
+
+    return on_one_version
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,8 @@ class Queries:
         def encoder(self) -> Encoder: ...
 
         def _sync(self) -> None: ...
+
+        def _one_version(self) -> contextlib.AbstractContextManager[None]: ...
 
         def _snapshot_items(self) -> list[Item]: ...
 
@@ -115,13 +139,12 @@ class Queries:
         if combine is None and text is not None and len(by) > 1:
             combine = "mean"
         combine = resolve_combine(combine, bool(weights))
-        if method == "plain" or not by:
-            if method != "plain" and (not_ or weights):
-                raise InvalidInputError("not_ and weights need at least one condition in by=[...]")
-            if method == "plain" and (by or not_):
-                raise InvalidInputError(
-                    "method='plain' ignores conditions; drop by/not_ or choose method='clay' or 'crl'"
-                )
+        check_conditions(
+            [_condition_name(condition) for condition in by],
+            [_condition_name(condition) for condition in not_],
+            method,
+            has_weights=bool(weights),
+        )
         shift: TextShift | None = None
         if method == "plain" or not by:
             shift = TextShift(text, text_weight) if text is not None else None
@@ -187,6 +210,7 @@ class Queries:
             weight=self.rerank_weight,
         )
 
+    @one_version
     def similar_batch(
         self,
         queries: Sequence[QueryInput] | np.ndarray,
@@ -214,6 +238,7 @@ class Queries:
         best, rows, _ = self._ranked(query, _as_list(by), method, _as_list(not_), weights, combine, k)
         return best, rows.astype(np.int64)
 
+    @one_version
     def search_vectors(
         self,
         queries: np.ndarray,
@@ -252,6 +277,7 @@ class Queries:
             ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
         return scores, ids
 
+    @one_version
     def similar(
         self,
         image_or_path: QueryInput,
@@ -318,6 +344,7 @@ class Queries:
             text_weight=text_weight,
         )
 
+    @one_version
     def search(
         self,
         text: str,
@@ -403,3 +430,8 @@ def _as_list(value: Sequence[ConditionLike] | ConditionLike | None) -> list[Cond
     if isinstance(value, str | Condition | EmbeddedCondition):
         return [value]
     return list(value)
+
+
+def _condition_name(condition: ConditionLike) -> str:
+    """The name a condition is given by (typed, or a `Condition`'s / `EmbeddedCondition`'s own)."""
+    return condition if isinstance(condition, str) else str(getattr(condition, "name", condition))

@@ -39,7 +39,7 @@ LOCK_FILE = ".lock"
 BLOCK_ROWS = 1024
 #: how far a stored row's norm may be from 1 (float16 rounding stays far below)
 NORM_TOLERANCE = 0.05
-_SCAN_ROWS = 65536
+_SCAN_ROWS = 8192
 
 DTYPES: dict[str, tuple[str, np.dtype[Any]]] = {
     "float32": ("f32", np.dtype("<f4")),
@@ -174,15 +174,23 @@ def store_errors(store: Path) -> Iterator[None]:
 
 def damaged_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The entries of `rows` whose stored vector is not finite or not unit-norm (damaged bytes: a
-    stored embedding is always a finite unit vector). Scans in blocks, so memory stays bounded."""
-    bad: list[np.ndarray] = []
-    for start in range(0, len(rows), _SCAN_ROWS):
-        chunk = rows[start : start + _SCAN_ROWS]
+    stored embedding is always a finite unit vector). Scans contiguous slices of `matrix` in float32
+    (a squared norm that overflows is damage too), so memory stays bounded and 100k x 512 rows take
+    well under a second."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    low, high = int(rows.min()), int(rows.max()) + 1
+    good = np.zeros(high - low, dtype=bool)
+    for start in range(low, high, _SCAN_ROWS):
+        vectors = np.asarray(matrix[start : min(start + _SCAN_ROWS, high)]).astype(np.float32, copy=False)
         with np.errstate(all="ignore"):
-            vectors = np.asarray(matrix[chunk], dtype=np.float64)
             norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
-        bad.append(chunk[~(np.isfinite(norms) & (np.abs(norms - 1.0) <= NORM_TOLERANCE))])
-    return np.concatenate(bad) if bad else np.zeros(0, dtype=np.int64)
+        good[start - low : start - low + len(vectors)] = np.isfinite(norms) & (
+            np.abs(norms - 1.0) <= NORM_TOLERANCE
+        )
+    damaged: np.ndarray = rows[~good[rows - low]]
+    return damaged
 
 
 def identity_checksum(meta: dict[str, str]) -> str:

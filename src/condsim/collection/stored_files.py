@@ -39,7 +39,7 @@ class StoredFiles:
     if TYPE_CHECKING:
         store: Store
         _root: Path | None
-        _root_found: tuple[int | None, Path | None] | None
+        _root_found: tuple[int | None, Path | None, bool] | None
         _state_version: int | None
 
         @property
@@ -49,9 +49,13 @@ class StoredFiles:
 
     # ------------------------------------------------------------------ where the images are
     def _folder(self) -> Path | None:
-        """The folder the relative paths resolve under now (`relocate.locate_root`), looked up once
-        per store version; a recorded folder that is gone and found nowhere is warned about once."""
-        self._sync()
+        """The folder the relative paths resolve under now (`relocate.locate_root`), for the synced
+        store version; None when the store has no folder, or its folder is gone and found nowhere."""
+        return self._where()[0]
+
+    def _where(self) -> tuple[Path | None, bool]:
+        """(folder, moved): the folder as `_folder` gives it and whether it is not the recorded one,
+        looked up once per synced store version (one warning, when the folder is found nowhere)."""
         if self._root_found is None or self._root_found[0] != self._state_version:
             recorded = self.store.root
             relpaths: list[str] = []
@@ -65,18 +69,17 @@ class StoredFiles:
                         f"(moved or unmounted), so image paths point where it was: run "
                         f"`{fix_hint(self.store.path)}`"
                     ),
-                    stacklevel=4,
+                    stacklevel=5,
                 )
-            self._root_found = (self._state_version, folder)
-        return self._root_found[1]
+            moved = folder is not None and str(folder) != recorded
+            self._root_found = (self._state_version, folder, moved)
+        return self._root_found[1], self._root_found[2]
 
     def locate(self, item: Item) -> str:
         """Where the image of `item` is now: its recorded absolute path, or its relative path under
         the folder the store's images were moved to (`relocate.py`)."""
-        folder = self._folder()
-        if folder is None or not item.relpath or Path(item.relpath).is_absolute():
-            return item.abspath
-        if str(folder) == self.store.root:
+        folder, moved = self._where()
+        if folder is None or not moved or not item.relpath or Path(item.relpath).is_absolute():
             return item.abspath
         return str(folder / item.relpath)
 
@@ -101,6 +104,7 @@ class StoredFiles:
         them).
         """
         files = _as_list(paths, "add")
+        self._sync()
         folder = self._folder()
         if folder is None and self.store.root:
             raise StoreError(

@@ -41,16 +41,22 @@ def resolve_condition(
             hint="Use --prompts FILE for your own values or --llm to generate them, not both.",
         )
     if prompts_file is not None:
-        condition = load_prompt_file(prompts_file, name=name)
-        if len(condition) < MIN_CONDITION_VALUES:
-            raise EmptyConditionError(
-                f"the condition {condition.name!r} has only {len(condition)} distinct value(s) in "
-                f"{prompts_file}: fewer than {MIN_CONDITION_VALUES} cannot separate images (every "
-                "image would score the same)",
-                hint="list more values, one per line: CLAY uses up to 50 directions, so 50 or more work best",
-            )
-        return condition
+        return check_separable(load_prompt_file(prompts_file, name=name), str(prompts_file))
     if use_llm:
         generator = llm if llm is not None else LLMPromptGenerator()
         return generator.generate(name)
     return get_condition(name)
+
+
+def check_separable(condition: Condition, origin: str) -> Condition:
+    """`condition` if it has at least `MIN_CONDITION_VALUES` distinct values, else an
+    `EmptyConditionError` naming `origin` (where the user's values came from: a prompts file, a
+    query parameter). The one rule for every user-given list of values."""
+    if len(condition) < MIN_CONDITION_VALUES:
+        raise EmptyConditionError(
+            f"the condition {condition.name!r} has only {len(condition)} distinct value(s) in "
+            f"{origin}: fewer than {MIN_CONDITION_VALUES} cannot separate images (every "
+            "image would score the same)",
+            hint="list more values: CLAY uses up to 50 directions, so 50 or more work best",
+        )
+    return condition

@@ -30,17 +30,15 @@ releases; the intervals repeat every retrieval cell on `BenchSettings.split_seed
 from __future__ import annotations
 
 import json
+import multiprocessing
 import platform
-import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from condsim.conditions import get_condition
 from condsim.data.datasets import DEFAULT_SIZES, GeneratedDataset, generated_dataset
@@ -50,8 +48,8 @@ from condsim.errors import CondsimWarning, InvalidInputError
 from condsim.eval.embed import embed_dataset
 from condsim.eval.provenance import library_versions, source_commit
 from condsim.eval.scorers import METHODS, LabelledCondition
-from condsim.eval.sensitivity import VALIDATION_SEEDS, choose_defaults, summarize, values_to_test
-from condsim.eval.stages import RESULT_KEYS, SuiteRun, prepare, score, sweep_test_split
+from condsim.eval.sensitivity import VALIDATION_SEEDS, Curves, choose_defaults, summarize, values_to_test
+from condsim.eval.stages import RESULT_KEYS, Put, SuiteRun, apply, prepare, run_task, sweep_test_split, tasks
 from condsim.eval.suites import DATA_KINDS as DATA_KINDS
 from condsim.eval.suites import (
     HELD_OUT,
@@ -111,6 +109,28 @@ QUICK = BenchSettings(
 )
 
 
+def _task_job(job: tuple[SuiteRun, str, str]) -> tuple[list[Put], float]:
+    return run_task(*job)
+
+
+def _sweep_job(job: tuple[SuiteRun, dict[str, list[str]]]) -> tuple[Curves, float]:
+    return sweep_test_split(*job)
+
+
+def _map(function: Callable[[Any], Any], items: Sequence[Any], jobs: int, show_progress: bool) -> list[Any]:
+    """`function` over `items` in order: in this process for jobs=1, else in `jobs` worker processes
+    (spawned: the parent's model threads are not inherited)."""
+    if jobs == 1:
+        from condsim._progress import track
+
+        return [
+            function(item)
+            for item in track(items, total=len(items), description="protocols", enabled=show_progress)
+        ]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(function, items))
+
+
 def _sources(
     names: Sequence[str], settings: BenchSettings
 ) -> list[tuple[str, Suite, GeneratedDataset | LabelledImages]]:
@@ -147,8 +167,8 @@ def run_bench(
     paper); the ``crl-lists`` prompt variant always uses CRL's published lists (shipped with condsim).
     banned_words: suite -> condition -> words removed (with the class names) from the vocabulary in
     the ``no-class-names`` variant, e.g. the built-in model's training-caption wordings of the classes.
-    jobs: suites scored at the same time, in threads (embedding stays in this thread); the results do
-    not depend on it.
+    jobs: worker processes for the protocols (embedding stays in this process); the results do not
+    depend on it.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InvalidInputError(f"jobs={jobs!r} must be a positive whole number", hint="e.g. jobs=2")
@@ -165,12 +185,6 @@ def run_bench(
         "jobs": jobs,
         "suites": {},
     }
-    lock = threading.Lock()
-
-    def encode_texts(texts: list[str]) -> np.ndarray:
-        with lock:
-            return encoder.encode_texts(texts)
-
     runs: list[SuiteRun] = []
     sources: dict[str, GeneratedDataset | LabelledImages] = {}
     seconds_embedding: dict[str, float] = {}
@@ -205,18 +219,22 @@ def run_bench(
         runs.append(run)
         sources[name] = source
         seconds_embedding[name] = time.perf_counter() - suite_started
-    serial = jobs == 1
-    with (
-        warnings.catch_warnings(),
-        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="condsim-bench") as pool,
-    ):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", CondsimWarning)  # k clipped to a short prompt list's rank
-        list(pool.map(lambda run: score(run, encode_texts, show_progress and serial), runs))
+        jobs_of_runs = [(run, kind, item) for run in runs for kind, item in tasks(run)]
+        outputs = _map(_task_job, jobs_of_runs, jobs, show_progress)
+        for (run, kind, item), (puts, seconds) in zip(jobs_of_runs, outputs, strict=True):
+            apply(run, kind, item, puts)
+            run.seconds += seconds
         swept = [run for run in runs if run.curves is not None]
         validation = {run.name: run.curves for run in swept if run.curves is not None}
         chosen = choose_defaults(validation) if validation else {}
-        curves = list(pool.map(lambda run: sweep_test_split(run, values_to_test(chosen)), swept))
-        test = {run.name: run_curves for run, run_curves in zip(swept, curves, strict=True)}
+        wanted = values_to_test(chosen)
+        test: dict[str, Curves] = {}
+        sweeps = _map(_sweep_job, [(run, wanted) for run in swept], jobs, False)
+        for run, (curves, seconds) in zip(swept, sweeps, strict=True):
+            test[run.name] = curves
+            run.seconds += seconds
     results: dict[str, Any] = {}
     for run in runs:
         results[run.name] = run.retrieval

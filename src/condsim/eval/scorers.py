@@ -45,6 +45,7 @@ from condsim.methods import (
     steer_query,
     text_similarity,
     top_k,
+    unit_rows,
 )
 
 #: CLAY's subspace rank (CLAY paper, all experiments)
@@ -182,8 +183,7 @@ def clay_scores(k: int = CLAY_K) -> ScoreFunction:
 def zero_shot_labels(image_embeddings: np.ndarray, class_embeddings: np.ndarray) -> np.ndarray:
     """(n,) zero-shot class index of each image: argmax_c cos(v, e(class prompt c)) (CLIP's classifier)."""
     images = np.asarray(image_embeddings, dtype=np.float64)
-    classes = np.asarray(class_embeddings, dtype=np.float64)
-    classes = classes / np.linalg.norm(classes, axis=1, keepdims=True)
+    classes = unit_rows(np.asarray(class_embeddings, dtype=np.float64), "the class prompt embeddings")
     return np.asarray(np.argmax(images @ classes.T, axis=1), dtype=np.int64)
 
 

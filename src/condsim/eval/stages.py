@@ -1,8 +1,9 @@
-"""One suite of `condsim bench`, in two stages: `prepare` (embedding, in the calling thread) and
-`score` (every protocol; pure numpy / scikit-learn, so several suites can run in threads at once).
+"""One suite of `condsim bench`, in two stages: `prepare` (everything that needs the encoder, in the
+calling process) and `tasks` (every protocol, pure numpy / scikit-learn, split into independent tasks
+that `condsim.eval.bench` runs in worker processes or in turn).
 
-Each `SuiteRun` collects its own results (``run.results[key][path...]``), which `condsim.eval.bench`
-merges in suite order, so the output does not depend on which thread finished first.
+A task returns its results as `Put`s (key, path, value); `apply` writes them into the suite's own
+results in task order, so the output does not depend on which worker finished first.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ RESULT_KEYS = (
     "ranking",
     "comparative",
 )
-
-TextEncoder = Callable[[list[str]], np.ndarray]
 
 
 def _rounded(scores: Mapping[str, float], digits: int = 2) -> dict[str, float]:
@@ -125,113 +124,184 @@ def prepare(
             run.name, n=run.settings.validation_images, seed=seed, size=run.settings.image_size
         )
         run.validation = embed_dataset(source, encoder, cache=cache, show_progress=show_progress)
-
-
-def score(run: SuiteRun, encode_texts: TextEncoder, show_progress: bool) -> SuiteRun:
-    """Every protocol of the suite (`encode_texts` embeds comparative prompting's sentences).
-
-    CLAY's k is clipped, with a `CondsimWarning`, to the rank of short prompt lists (CRL's, stripped
-    ones, k = 100 in the sweep); `run_bench` silences that warning around all threads at once
-    (`warnings.catch_warnings` is not thread-safe)."""
-    started = time.perf_counter()
-    _retrieval(run, show_progress)
-    _features(run)
-    _comparatives(run)
-    _prompt_variants(run)
-    if run.validation is not None:
-        run.curves = sweep_suite(run.validation, run.texts)
         for condition, key in run.suite.conditions.items():
             result = comparative_prompting(
-                run.validation, run.dataset, condition, run.texts[condition], get_condition(key), encode_texts
+                run.validation,
+                run.dataset,
+                condition,
+                run.texts[condition],
+                get_condition(key),
+                encoder.encode_texts,
             )
             rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
             run.put("comparative", condition, rounded)
-    run.seconds += time.perf_counter() - started
-    return run
 
 
-def _retrieval(run: SuiteRun, show_progress: bool) -> None:
+#: one result: (results key, path inside it, value); key "retrieval" is the suite's main table
+Put = tuple[str, tuple[str, ...], Any]
+
+
+def tasks(run: SuiteRun) -> list[tuple[str, str]]:
+    """The suite's independent (kind, item) tasks, in the order their results are written."""
+    conditions = list(run.suite.conditions)
+    flat = [c for c in conditions if c not in run.dataset.nested_in]
+    listed = [("retrieval", c) for c in conditions] + [
+        ("multi", "+".join(combo)) for combo in run.suite.multi
+    ]
+    listed += [("zero_shot", c) for c in conditions] + [("clustering", c) for c in flat]
+    listed += [("fewshot", c) for c in flat] + [("difference", a.attribute) for a in run.suite.comparatives]
+    listed += [("prompts", c) for c in conditions]
+    if run.validation is not None:
+        listed.append(("sweep", "validation"))
+    return listed
+
+
+def run_task(run: SuiteRun, kind: str, item: str) -> tuple[list[Put], float]:
+    """Results of one task, and the CPU seconds it took (`time.process_time` of this process)."""
+    started = time.process_time()
+    puts = _TASKS[kind](run, item)
+    return puts, time.process_time() - started
+
+
+def apply(run: SuiteRun, kind: str, item: str, puts: list[Put]) -> None:
+    """Write task (kind, item)'s results into the suite (for "prompts" the built-in row first: it is
+    the main table's)."""
+    if kind == "prompts":
+        for method in TEXT_METHODS:
+            run.put("prompts", item, "built-in", method, run.retrieval[item][method])
+    for key, path, value in puts:
+        if key == "retrieval":
+            run.retrieval.setdefault(path[0], {})[path[1]] = value
+        elif key == "curves":
+            run.curves = value
+        else:
+            run.put(key, *path, value)
+
+
+def _retrieval(run: SuiteRun, condition: str) -> list[Put]:
     """Main table (split 0), top-k (split 0) and intervals (every split seed) of every method."""
-    from condsim._progress import track
-
-    cells = [(c, m) for c in run.suite.conditions for m in run.settings.methods]
-    for condition, method in track(cells, total=len(cells), description=f"{run.name}: retrieval",
-                                   enabled=show_progress):  # fmt: skip
+    puts: list[Put] = []
+    for method in run.settings.methods:
         scores = [
             protocols.retrieval_scores(
                 run.dataset, condition, run.texts[condition], METHODS[method], split_seed=seed
             )
             for seed in range(run.settings.split_seeds)
         ]
-        run.retrieval.setdefault(condition, {})[method] = round(scores[0]["map"], 2)
-        run.put("topk", condition, method, _rounded({k: v for k, v in scores[0].items() if k != "map"}))
-        run.put("intervals", condition, method, _interval([score["map"] for score in scores]))
-    for combo in run.suite.multi:
-        texts = [run.texts[c] for c in combo]
-        per_seed = [
-            protocols.multi_condition_map(run.dataset, combo, texts, split_seed=seed)
-            for seed in range(run.settings.split_seeds)
-        ]
-        key = "+".join(combo)
-        run.put("multi_condition", key, _rounded(per_seed[0]))
-        for method in per_seed[0]:
-            run.put("intervals", key, method, _interval([scores[method] for scores in per_seed]))
-
-
-def _features(run: SuiteRun) -> None:
-    """Zero-shot accuracy, clustering (with the zero-shot labels as a reference) and few-shot."""
-    for condition in run.suite.conditions:
-        texts = run.texts[condition]
-        run.put("zero_shot", condition, round(protocols.zero_shot_accuracy(run.dataset, condition, texts), 2))
-        if condition in run.dataset.nested_in:
-            continue  # clustering / few-shot of a nested label is the same task with more classes
-        for method in (*protocols.FEATURE_METHODS, protocols.ZERO_SHOT):
-            scores = protocols.clustering(
-                run.dataset, condition, texts, method, seeds=run.settings.kmeans_seeds
-            )
-            run.put("clustering", condition, method, _rounded(scores))
-        for method in protocols.FEATURE_METHODS:
-            scores = protocols.fewshot(
-                run.dataset,
-                condition,
-                texts,
-                method,
-                shots=run.settings.shots,
-                splits=run.settings.fewshot_splits,
-            )
-            run.put("fewshot", condition, method, _rounded(scores))
-
-
-def _comparatives(run: SuiteRun) -> None:
-    for comparative in run.suite.comparatives:
-        more, less = run.comparative_texts[comparative.attribute]
-        difference = protocols.difference_accuracy(
-            run.dataset,
-            comparative,
-            more,
-            less,
-            seeds=run.settings.difference_seeds,
-            images_per_seed=run.settings.images_per_seed,
+        puts.append(("retrieval", (condition, method), round(scores[0]["map"], 2)))
+        puts.append(
+            ("topk", (condition, method), _rounded({k: v for k, v in scores[0].items() if k != "map"}))
         )
-        ranking = protocols.ranking_spearman(run.dataset, comparative, more, less)
-        run.put("difference", comparative.attribute, _rounded(difference))
-        run.put("ranking", comparative.attribute, _rounded(ranking, 4))
+        puts.append(("intervals", (condition, method), _interval([score["map"] for score in scores])))
+    return puts
 
 
-def _prompt_variants(run: SuiteRun) -> None:
-    """The text-side methods with each prompt variant (split 0); the built-in one is the main table."""
-    for condition in run.suite.conditions:
-        for method in TEXT_METHODS:
-            run.put("prompts", condition, "built-in", method, run.retrieval[condition][method])
-        for variant, texts in run.variants.get(condition, {}).items():
-            for method in TEXT_METHODS:
-                value = protocols.retrieval_map(run.dataset, condition, texts, METHODS[method])
-                run.put("prompts", condition, variant, method, round(value, 2))
+def _multi(run: SuiteRun, key: str) -> list[Put]:
+    combo = key.split("+")
+    texts = [run.texts[c] for c in combo]
+    per_seed = [
+        protocols.multi_condition_map(run.dataset, combo, texts, split_seed=seed)
+        for seed in range(run.settings.split_seeds)
+    ]
+    puts: list[Put] = [("multi_condition", (key,), _rounded(per_seed[0]))]
+    puts += [("intervals", (key, method), _interval([s[method] for s in per_seed])) for method in per_seed[0]]
+    return puts
 
 
-def sweep_test_split(run: SuiteRun, values: Mapping[str, Sequence[str]]) -> Curves:
-    """The chosen and default sweep values on the suite's test split."""
-    started = time.perf_counter()
+def _zero_shot(run: SuiteRun, condition: str) -> list[Put]:
+    accuracy = protocols.zero_shot_accuracy(run.dataset, condition, run.texts[condition])
+    return [("zero_shot", (condition,), round(accuracy, 2))]
+
+
+def _clustering(run: SuiteRun, condition: str) -> list[Put]:
+    """k-means per feature method, and the zero-shot labels as clusters (a nested label is skipped:
+    its clustering is the same task with more classes)."""
+    return [
+        (
+            "clustering",
+            (condition, method),
+            _rounded(
+                protocols.clustering(
+                    run.dataset, condition, run.texts[condition], method, seeds=run.settings.kmeans_seeds
+                )
+            ),
+        )
+        for method in (*protocols.FEATURE_METHODS, protocols.ZERO_SHOT)
+    ]
+
+
+def _fewshot(run: SuiteRun, condition: str) -> list[Put]:
+    settings = run.settings
+    return [
+        (
+            "fewshot",
+            (condition, method),
+            _rounded(
+                protocols.fewshot(
+                    run.dataset,
+                    condition,
+                    run.texts[condition],
+                    method,
+                    shots=settings.shots,
+                    splits=settings.fewshot_splits,
+                )
+            ),
+        )
+        for method in protocols.FEATURE_METHODS
+    ]
+
+
+def _difference(run: SuiteRun, attribute: str) -> list[Put]:
+    comparative = next(c for c in run.suite.comparatives if c.attribute == attribute)
+    more, less = run.comparative_texts[attribute]
+    difference = protocols.difference_accuracy(
+        run.dataset,
+        comparative,
+        more,
+        less,
+        seeds=run.settings.difference_seeds,
+        images_per_seed=run.settings.images_per_seed,
+    )
+    ranking = protocols.ranking_spearman(run.dataset, comparative, more, less)
+    return [
+        ("difference", (attribute,), _rounded(difference)),
+        ("ranking", (attribute,), _rounded(ranking, 4)),
+    ]
+
+
+def _prompt_variants(run: SuiteRun, condition: str) -> list[Put]:
+    """The text-side methods with each prompt variant but the built-in one (split 0; `apply` adds the
+    built-in row from the main table)."""
+    return [
+        (
+            "prompts",
+            (condition, variant, method),
+            round(protocols.retrieval_map(run.dataset, condition, texts, METHODS[method]), 2),
+        )
+        for variant, texts in run.variants.get(condition, {}).items()
+        for method in TEXT_METHODS
+    ]
+
+
+def _sweep(run: SuiteRun, _: str) -> list[Put]:
+    assert run.validation is not None
+    return [("curves", (), sweep_suite(run.validation, run.texts))]
+
+
+_TASKS: dict[str, Callable[[SuiteRun, str], list[Put]]] = {
+    "retrieval": _retrieval,
+    "multi": _multi,
+    "zero_shot": _zero_shot,
+    "clustering": _clustering,
+    "fewshot": _fewshot,
+    "difference": _difference,
+    "prompts": _prompt_variants,
+    "sweep": _sweep,
+}
+
+
+def sweep_test_split(run: SuiteRun, values: Mapping[str, Sequence[str]]) -> tuple[Curves, float]:
+    """The chosen and default sweep values on the suite's test split, and the CPU seconds it took."""
+    started = time.process_time()
     curves = sweep_suite(run.dataset, run.texts, values)
-    run.seconds += time.perf_counter() - started
-    return curves
+    return curves, time.process_time() - started

@@ -58,7 +58,15 @@ from condsim.methods.sphere import (
     normalized_mean,
     plane_rotation,
 )
-from condsim.methods.weighting import COMBINE_MODES, Combine, normalize_weights, resolve_combine
+from condsim.methods.weighting import (
+    COMBINE_MODES,
+    MAX_WEIGHT,
+    MIN_WEIGHT,
+    Combine,
+    normalize_weights,
+    resolve_combine,
+    weight_in_range,
+)
 
 __all__ = [
     "COMBINE_MODES",
@@ -66,6 +74,8 @@ __all__ = [
     "CONDITIONAL_METHODS",
     "FEATURE_METHODS",
     "GENECIS_ALPHA",
+    "MAX_WEIGHT",
+    "MIN_WEIGHT",
     "QUERY_METHODS",
     "SPACES",
     "ClaySpace",
@@ -106,4 +116,5 @@ __all__ = [
     "text_similarity",
     "top_k",
     "unit_rows",
+    "weight_in_range",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,7 @@ class ConditionalSpace(Protocol):
         computed at the space's own precision (the score matrix the evaluation protocols rank).
     n_features_in_: d; fingerprint_: a hex digest of everything `transform` uses (a cache key);
     needs_image_mean: whether `fit` reads `image_mean`.
+    get_params / fit_transform (and set_params, clone): scikit-learn's conventions, `estimator.py`.
     """
 
     n_features_in_: int
@@ -66,6 +67,10 @@ class ConditionalSpace(Protocol):
     def transform_texts(self, text_embeddings: npt.ArrayLike) -> F32: ...
 
     def similarity(self, query_embeddings: npt.ArrayLike, image_embeddings: npt.ArrayLike) -> F32: ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+
+    def fit_transform(self, X: npt.ArrayLike, y: object = None, **fit_params: Any) -> F32: ...
 
 
 class PlainSpace(SpaceEstimator):

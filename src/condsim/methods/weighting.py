@@ -8,13 +8,15 @@ Several conditions c₁ … c_m are combined in one of two ways, named once here
   whose inner products are exactly that mean (`ClaySpace` does this; `Collection` sums the terms so
   that it can report each one).
 
-`normalize_weights` is the one place where user weights are checked and normalised;
+`normalize_weights` is the one place where weights are normalised, and `MIN_WEIGHT`/`MAX_WEIGHT`
+(`weight_in_range`) the one rule for a weight a user types;
 `resolve_combine` the one place where a caller's choice (or none) becomes a mode: per-condition
 weights only mean something for "mean", so giving weights without a mode selects it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -26,6 +28,15 @@ from condsim.methods._validation import F64
 Combine = Literal["stack", "mean"]
 #: the accepted values of every `combine` option, default first
 COMBINE_MODES: tuple[str, ...] = ("stack", "mean")
+
+#: bounds of a user's weight: weights are relative (normalised to sum 1), so a ratio of 10^6 between
+#: two conditions is already one of them alone; a zero weight is a condition left out (drop it instead)
+MIN_WEIGHT, MAX_WEIGHT = 1e-3, 1e3
+
+
+def weight_in_range(weight: float) -> bool:
+    """Whether `weight` is a usable relative weight: a finite number in [`MIN_WEIGHT`, `MAX_WEIGHT`]."""
+    return math.isfinite(weight) and MIN_WEIGHT <= weight <= MAX_WEIGHT
 
 
 def resolve_combine(combine: str | None, has_weights: bool) -> Combine:
@@ -49,6 +60,7 @@ def normalize_weights(weights: Sequence[float] | None, count: int) -> F64:
     """The weights w_c (count,) of the "mean" combination, normalised to sum 1 (default: equal).
 
     Raises `InvalidInputError` unless there are `count` finite non-negative weights, not all zero.
+    The weights are divided by their largest first, so that huge ones (1e308) cannot overflow the sum.
     """
     if weights is None:
         return np.full(count, 1.0 / count, dtype=np.float64)
@@ -59,6 +71,8 @@ def normalize_weights(weights: Sequence[float] | None, count: int) -> F64:
             f"got {list(weights)!r}.",
             hint="For example weights=[0.7, 0.3] for two conditions.",
         )
-    if values.sum() <= 0:
+    largest = values.max(initial=0.0)
+    if largest <= 0:
         raise InvalidInputError("weights sum to zero.", hint="Give at least one positive weight.")
-    return np.asarray(values / values.sum(), dtype=np.float64)
+    scaled = values / largest
+    return np.asarray(scaled / scaled.sum(), dtype=np.float64)

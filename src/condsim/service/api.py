@@ -27,7 +27,6 @@ from condsim.service.params import MAX_K, METHODS, ConditionQuery, RequestError,
 from condsim.service.state import ServiceState
 
 router = APIRouter(prefix="/api")
-MethodName = Literal["clay", "crl", "plain", "rerank"]
 MAX_PAGE = 500
 
 
@@ -133,7 +132,10 @@ def _options(
     values: Annotated[
         list[str] | None, Query(description="NAME:V1,V2,...: your own condition from a list of values")
     ] = None,
-    method: Annotated[MethodName, Query(description="clay, crl, plain or rerank")] = "clay",
+    method: Annotated[
+        str,
+        Query(description=f"one of {', '.join(METHODS)}", json_schema_extra={"enum": list(METHODS)}),
+    ] = "clay",
     k: Annotated[int, Query(ge=1, le=MAX_K, description=f"number of results (1-{MAX_K})")] = 20,
 ) -> Options:
     return Options(list(by or []), list(weight or []), list(values or []), method, k)

@@ -199,16 +199,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(
-    store_path: str | Path, *, model: str | Encoder | None = None, token: str | None = None
+    store_path: str | Path,
+    *,
+    model: str | Encoder | None = None,
+    token: str | None = None,
+    device: str = "auto",
 ) -> FastAPI:
     """The service for the store at `store_path` (opened now: a missing store fails here).
 
     `model`: a model name or path, or an `Encoder` (default: the model the store records), loaded
-    on the first request that must encode something. `token`: require it on every /api request.
+    on `device` by the first request that must encode something. `token`: require it on every /api
+    request.
     """
     if token is not None and not token.strip():
         raise InvalidInputError("the token is empty", hint="pass a non-empty --token, or none")
-    state = ServiceState(store_path, model)
+    state = ServiceState(store_path, model, device)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

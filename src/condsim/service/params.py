@@ -1,7 +1,9 @@
 """Query parameters of the API -> the arguments `Collection.similar` / `search` take, validated once.
 
-Every mistake is a `RequestError` naming the parameter (`by`, `not`, `weight`, `values`, `method`),
-which the app answers with 422 and the message, never a traceback.
+Every mistake is a `RequestError` or a `QueryInputError` (the library's rules on conditions and
+weights, `condsim.collection.query_inputs`, shared with the CLI and `Collection`) naming the parameter
+(`by`, `not`, `weight`, `values`, `method`), which the app answers with 422 and the message, never a
+traceback.
 
 Conditions come from the built-in vocabularies (`GET /api/conditions`) or from a free-text list of
 values given with the query: ``values=fabric:cotton,silk,wool`` defines a condition "fabric" that
@@ -10,13 +12,12 @@ values given with the query: ``values=fabric:cotton,silk,wool`` defines a condit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from condsim.collection.query_inputs import Spelling, check_conditions, custom_condition, parse_weights
 from condsim.conditions import Condition, get_condition, list_conditions, normalize_name
-from condsim.conditions.builtin import canonical_name
-from condsim.errors import EmptyConditionError, InvalidInputError, UnknownConditionError
+from condsim.errors import InvalidInputError, UnknownConditionError
 from condsim.methods import QUERY_METHODS
 
 #: the query methods, as the library lists them
@@ -25,6 +26,8 @@ MAX_K = 1000
 MAX_CONDITIONS = 8
 MAX_CUSTOM_VALUES = 300
 MAX_VALUE_LENGTH = 120
+#: how the library's rules on conditions and weights name the query parameters
+SERVICE_SPELLING = Spelling(lead="parameter '{name}'", mention="'{name}'")
 
 
 class RequestError(InvalidInputError):
@@ -75,10 +78,7 @@ def parse_custom_values(values: Sequence[str]) -> dict[str, Condition]:
                 parameter="values",
                 hint="give fewer, shorter value phrases",
             )
-        try:
-            condition = Condition(name=" ".join(name.split()), values=tuple(phrases), source="file")
-        except (EmptyConditionError, InvalidInputError) as error:
-            raise RequestError(f"parameter 'values': {error}", parameter="values", hint=error.hint) from error
+        condition = custom_condition(name, phrases, f"values={name.strip()[:40]}:...", SERVICE_SPELLING)
         custom[condition.key] = condition
     return custom
 
@@ -104,45 +104,6 @@ def _resolve(name: str, custom: dict[str, Condition], parameter: str) -> Conditi
         ) from error
 
 
-def _parse_weights(entries: Sequence[str], by: list[Condition]) -> dict[str, float] | None:
-    """``COND=W`` entries -> {condition name: W}; COND is any name or alias of a `by` condition."""
-    if not entries:
-        return None
-    if not by:
-        raise RequestError(
-            "parameter 'weight': weights need at least one 'by' condition",
-            parameter="weight",
-            hint="e.g. by=color&by=shape&weight=color=2",
-        )
-    weights: dict[str, float] = {}
-    for entry in entries:
-        name, separator, number = entry.rpartition("=")
-        try:
-            value = float(number)
-        except ValueError:
-            value = math.nan
-        if not separator or not name.strip() or not math.isfinite(value) or value < 0:
-            raise RequestError(
-                f"parameter 'weight': {entry[:80]!r} is not COND=W with W a non-negative number",
-                parameter="weight",
-                hint="e.g. weight=color=2",
-            )
-        wanted = {normalize_name(name), canonical_name(name)}
-        matches = [condition.name for condition in by if condition.key in wanted]
-        if not matches:
-            raise RequestError(
-                f"parameter 'weight': {name[:80]!r} is not one of the 'by' conditions",
-                parameter="weight",
-                hint=f"weight one of {', '.join(condition.name for condition in by)}",
-            )
-        weights[matches[0]] = value
-    if sum(weights.get(condition.name, 1.0) for condition in by) <= 0:
-        raise RequestError(
-            "parameter 'weight': the weights are all zero", parameter="weight", hint="e.g. weight=color=2"
-        )
-    return weights
-
-
 def parse_conditions(
     by: Sequence[str],
     not_: Sequence[str],
@@ -153,7 +114,7 @@ def parse_conditions(
     """Validate and resolve the condition parameters of a query for `method`."""
     if method not in METHODS:
         raise RequestError(
-            f"parameter 'method': {method[:40]!r} is not one of {', '.join(METHODS)}",
+            f"parameter 'method': {method[:40]!r} is not one of {', '.join(map(repr, METHODS))}",
             parameter="method",
             hint="e.g. method=clay",
         )
@@ -166,32 +127,12 @@ def parse_conditions(
     custom = parse_custom_values(values)
     positive = [_resolve(name, custom, "by") for name in by]
     negative = [_resolve(name, custom, "not") for name in not_]
-    if len({c.key for c in positive}) != len(positive) or len({c.key for c in negative}) != len(negative):
-        raise RequestError(
-            "parameter 'by': a condition is given twice", parameter="by", hint="list each condition once"
-        )
-    if method == "plain" and (positive or negative):
-        raise RequestError(
-            "parameter 'method': plain similarity ignores conditions",
-            parameter="method",
-            hint="drop by/not, or use method=clay, crl or rerank",
-        )
-    if negative and not positive:
-        raise RequestError(
-            "parameter 'not': 'not' removes a condition from the 'by' ones, and there is none",
-            parameter="not",
-            hint="e.g. by=shape&not=color (same shape, whatever the colour)",
-        )
-    if negative and method != "clay":
-        raise RequestError(
-            f"parameter 'not': 'not' works with method=clay only, not {method}",
-            parameter="not",
-            hint="use method=clay",
-        )
-    if both := sorted({c.name for c in positive} & {c.name for c in negative}):
-        raise RequestError(
-            f"parameter 'not': {', '.join(both)} is given in both 'by' and 'not'",
-            parameter="not",
-            hint="keep it in one of the two",
-        )
-    return ConditionQuery(positive, negative, _parse_weights(weight, positive))
+    check_conditions(
+        [c.name for c in positive],
+        [c.name for c in negative],
+        method,
+        SERVICE_SPELLING,
+        has_weights=bool(weight),
+    )
+    weights = parse_weights(weight, {c.name: c for c in positive}, SERVICE_SPELLING)
+    return ConditionQuery(positive, negative, weights)

@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 from condsim.errors import CondsimError
 from condsim.service.app import create_app
@@ -60,11 +61,12 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def page_url(host: str, port: int, token: str | None) -> str:
-    """The address to open, with the token as Jupyter prints it (the page then moves it to a cookie)."""
+    """The address to open, with the token as Jupyter prints it (URL-quoted; the page then moves it to
+    a cookie)."""
     shown = DEFAULT_HOST if host in ("0.0.0.0", "::", "") else host
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    return f"http://{shown}:{port}/" + (f"?{urlencode({'token': token})}" if token else "")
 
 
 def serve(
@@ -74,15 +76,17 @@ def serve(
     port: int = DEFAULT_PORT,
     token: str | None = None,
     model: str | None = None,
+    device: str = "auto",
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Serve the store at `store` until interrupted; `token` defaults to $CONDSIM_TOKEN."""
+    """Serve the store at `store` until interrupted; `token` defaults to $CONDSIM_TOKEN; a model,
+    when one is needed, runs on `device`."""
     import uvicorn
 
     token = token if token is not None else (os.environ.get(TOKEN_ENVIRONMENT) or None)
     check_bind(host, token)
     check_port_free(host, port)
-    app = create_app(store, model=model, token=token)
+    app = create_app(store, model=model, token=token, device=device)
     announce(f"condsim is serving {Path(store)} at {page_url(host, port, token)}")
     announce("open that address in a browser; press Ctrl+C to stop")
     uvicorn.run(app, host=host.strip("[]"), port=port, log_level="warning")

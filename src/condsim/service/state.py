@@ -12,17 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-from PIL import Image
-
 from condsim.collection import Collection, Store, index_folder
 from condsim.collection.store import Item
 from condsim.encoders.base import Encoder, ImageInput, PartialEncoding
+from condsim.encoders.lazy import LazyEncoder
 from condsim.errors import CondsimError, StoreModelMismatchError
 from condsim.service.files import folder_of
 from condsim.service.params import RequestError
@@ -30,76 +28,59 @@ from condsim.service.params import RequestError
 logger = logging.getLogger("condsim.service")
 
 
-class LazyEncoder(Encoder):
-    """The store's model behind the `Encoder` interface, loaded on the first text or image to encode.
+class CountingEncoder(LazyEncoder):
+    """The store's model, loaded on the first text or image to encode (`condsim.encoders.lazy`, which
+    checks the loaded model's id and dimension against the store's), counting the images it embeds:
+    how a re-index reports its progress at GET /api/index.
 
-    A query by an indexed image with cached prompt embeddings never loads it, so the service starts
-    at once; the model then stays loaded for the life of the service. `source` is a model name or
-    path (None: the model the store records) or an already-built encoder. Counts the images it
-    embeds, which is how a re-index reports progress.
+    A query by an indexed image with cached prompt embeddings never loads the model, so the service
+    starts at once; once loaded, the model stays for the life of the service.
     """
 
-    def __init__(self, source: str | Encoder | None, model_id: str, dim: int) -> None:
-        self.model_id = model_id
-        self.dim = dim
-        self._source = source
-        self._loaded: Encoder | None = source if isinstance(source, Encoder) else None
-        if self._loaded is not None and self._loaded.model_id != model_id:
-            raise StoreModelMismatchError(
-                f"the store was built with model {model_id!r}, not {self._loaded.model_id!r}",
-                hint=f"serve it with --model {model_id}",
-            )
-        self._lock = threading.Lock()
+    def __init__(self, load: Callable[[], Encoder], *, model_id: str, dim: int) -> None:
+        super().__init__(load, model_id=model_id, dim=dim)
         self.images_embedded = 0
-
-    @property
-    def loaded(self) -> bool:
-        return self._loaded is not None
-
-    def load(self) -> Encoder:
-        """The model, loading it (once, whichever thread asks first) if needed."""
-        with self._lock:
-            if self._loaded is None:
-                from condsim.encoders import load_encoder
-
-                name = self._source if isinstance(self._source, str) else self.model_id
-                logger.info("loading model %s", name)
-                encoder = load_encoder(name)
-                if encoder.model_id != self.model_id:
-                    raise StoreModelMismatchError(
-                        f"the store was built with model {self.model_id!r}, not {encoder.model_id!r}",
-                        hint=f"serve it with --model {self.model_id}",
-                    )
-                self._loaded = encoder
-            return self._loaded
-
-    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        return self.load()._embed_images(images)
-
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        return self.load()._embed_texts(texts)
 
     def iter_encode_images(
         self, images: Sequence[ImageInput], batch_size: int = 32
     ) -> Iterator[PartialEncoding]:
         """The indexer's path (batch by batch, decoded ahead in threads), counted as it goes."""
-        for encoding in self.load().iter_encode_images(images, batch_size=batch_size):
+        for encoding in super().iter_encode_images(images, batch_size=batch_size):
             self.images_embedded += len(encoding.indices)
             yield encoding
 
     def encode_images_partial(
         self, images: Sequence[ImageInput], batch_size: int = 32, show_progress: bool = False
     ) -> PartialEncoding:
-        encoding = self.load().encode_images_partial(
-            images, batch_size=batch_size, show_progress=show_progress
-        )
+        encoding = super().encode_images_partial(images, batch_size=batch_size, show_progress=show_progress)
         self.images_embedded += len(encoding.indices)
         return encoding
 
-    def encode_texts(
-        self, texts: Sequence[str] | str, batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
-        return self.load().encode_texts(texts, batch_size=batch_size, show_progress=show_progress)
+
+def store_encoder(
+    source: str | Encoder | None, model_id: str, dim: int, device: str = "auto"
+) -> CountingEncoder:
+    """The service's encoder for a store of `model_id` (`dim`-d): `source` is a model name or path
+    (None: the model the store records), loaded on `device` when first needed, or an encoder already
+    built, checked against the store now."""
+    if isinstance(source, Encoder):
+        built = source
+        if built.model_id != model_id or built.dim != dim:
+            raise StoreModelMismatchError(
+                f"the store was built with model {model_id!r} ({dim}-d), "
+                f"not {built.model_id!r} ({built.dim}-d)",
+                hint=f"serve it with --model {model_id}",
+            )
+        return CountingEncoder(lambda: built, model_id=model_id, dim=dim)
+
+    def load() -> Encoder:
+        from condsim.encoders import load_encoder
+
+        name = source if source is not None else model_id
+        logger.info("loading model %s on %s", name, device)
+        return load_encoder(name, device=device)
+
+    return CountingEncoder(load, model_id=model_id, dim=dim)
 
 
 @dataclass
@@ -135,10 +116,12 @@ class IndexJob:
 class ServiceState:
     """The collection a service answers from, opened once (fails fast on a missing store)."""
 
-    def __init__(self, store_path: str | Path, model: str | Encoder | None = None) -> None:
+    def __init__(
+        self, store_path: str | Path, model: str | Encoder | None = None, device: str = "auto"
+    ) -> None:
         store = Store.open(Path(store_path).expanduser())
         try:
-            self.encoder = LazyEncoder(model, store.model_id, store.dim)
+            self.encoder = store_encoder(model, store.model_id, store.dim, device)
             self.collection = Collection(store, self.encoder)
         except BaseException:
             store.close()

@@ -42,6 +42,7 @@ from condsim.encoders.builtin import (
     uint8_to_tensor,
 )
 from condsim.errors import InvalidInputError, ModelLoadError
+from condsim.training.checkpoint import load_checkpoint
 from condsim.training.model_card import write_model_card
 from condsim.training.pool import PoolSettings, build_pool
 from condsim.training.zero_shot import evaluate_zero_shot
@@ -241,7 +242,10 @@ def train_builtin_model(
                 logit_scale.copy_(state["logit_scale"])
             start_step = int(state["step"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise _unusable_state(state_path, "it does not hold this model's weights") from error
+            raise ModelLoadError(
+                f"cannot resume from {state_path}: it does not hold this model's weights",
+                hint="delete that file (or pass --no-resume) to train from the start",
+            ) from error
     if start_step == 0:
         log_path.write_text("step,loss,temperature,learning_rate,seconds\n")
     elapsed_before = _elapsed_in_log(log_path)
@@ -318,32 +322,10 @@ def train_builtin_model(
 
 
 def load_train_state(state_path: Path) -> dict[str, Any]:
-    """The checkpoint a rerun resumes from, loaded with `weights_only=True`.
-
-    A checkpoint holds tensors, dicts, lists and numbers only, so nothing else is unpickled: a file
-    planted at `OUT/train_state.pt` cannot run code, it is refused with a `ModelLoadError` (as is
-    a truncated or foreign file). Called before any rendering, so a bad checkpoint fails fast.
-    """
-    import pickle
-
-    try:
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise _unusable_state(
-            state_path, "it holds objects other than tensors and numbers (refused: loading it could run code)"
-        ) from error
-    except (OSError, EOFError, RuntimeError, ValueError) as error:
-        raise _unusable_state(state_path, "it is damaged or not a torch checkpoint") from error
-    if not isinstance(state, dict):
-        raise _unusable_state(state_path, "it is not a dictionary of training state")
-    return state
-
-
-def _unusable_state(state_path: Path, reason: str) -> ModelLoadError:
-    return ModelLoadError(
-        f"cannot resume from {state_path}: {reason}",
-        hint="delete that file (or pass --no-resume) to train from the start",
-    )
+    """The checkpoint a rerun resumes from (`condsim.training.checkpoint`: tensors and numbers only,
+    so a file planted at `OUT/train_state.pt` cannot run code). Called before any rendering, so a bad
+    checkpoint fails fast."""
+    return load_checkpoint(state_path, restart="train from the start")
 
 
 def _elapsed_in_log(log_path: Path) -> float:

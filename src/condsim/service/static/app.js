@@ -5,7 +5,9 @@
 
 const PAGE_SIZE = 60;
 const DEFAULT_K = 24;
-const METHODS = ["clay", "crl", "rerank", "plain"];
+// the methods themselves come from the server (GET /api/conditions), which lists the library's own;
+// these are only friendlier names for some of them
+const METHOD_LABELS = { clay: "CLAY", crl: "CRL", rerank: "CLAY + re-rank" };
 
 const state = {
   image: null, // REL_PATH of the query image
@@ -51,7 +53,7 @@ function readAddress() {
     const at = entry.indexOf(":");
     if (at > 0) state.values[entry.slice(0, at)] = entry.slice(at + 1);
   }
-  state.method = METHODS.includes(params.get("method")) ? params.get("method") : "clay";
+  state.method = params.get("method") || "clay"; // the API refuses an unknown one, naming the parameter
   const k = Number(params.get("k"));
   state.k = Number.isInteger(k) && k >= 1 && k <= 1000 ? k : DEFAULT_K;
   const offset = Number(params.get("offset"));
@@ -166,6 +168,8 @@ async function loadConditions() {
     for (const condition of data.conditions) {
       select.append(el("option", { value: condition.name, text: `${condition.name} (${condition.values})`, title: condition.description }));
     }
+    $("method").replaceChildren(...data.methods.map((name) => el("option", { value: name, text: METHOD_LABELS[name] || name })));
+    $("method").value = state.method;
   } catch (error) {
     showMessage(error.message);
   }
@@ -320,7 +324,7 @@ function wire() {
     const name = $("custom-name").value.trim();
     const values = $("custom-values").value.split(",").map((value) => value.trim()).filter(Boolean);
     if (!name || !values.length) {
-      showMessage("give your condition a name and at least one value, e.g. fabric: cotton, silk, wool");
+      showMessage("give your condition a name and its values, e.g. fabric: cotton, silk, wool");
       return;
     }
     state.values[name] = values.join(",");

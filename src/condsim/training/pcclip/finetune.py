@@ -27,6 +27,7 @@ import torch
 
 from condsim.encoders import load_encoder
 from condsim.encoders.base import Encoder
+from condsim.encoders.devices import resolve_device
 from condsim.errors import InvalidInputError
 from condsim.training.pcclip.average import WEIGHT_ALPHA, average_weights
 from condsim.training.pcclip.data import labelled_images, rendered_images
@@ -78,17 +79,6 @@ class FinetuneReport:
     before: Mapping[str, Any] | None = None
     after: Mapping[str, Any] | None = None
     losses: list[tuple[int, float, float]] = field(default_factory=list)
-
-
-def resolve_device(device: str) -> str:
-    """ "auto" -> cuda, then mps, then cpu; anything else is passed through."""
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def finetune(

@@ -15,7 +15,6 @@ sees the batches an unbroken one would.
 from __future__ import annotations
 
 import math
-import pickle
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from condsim._files import atomic_write
 from condsim._progress import make_progress
 from condsim.errors import InvalidInputError, ModelLoadError
+from condsim.training.checkpoint import load_checkpoint
 from condsim.training.pcclip.loss import LOSSES, image_differences, pair_loss
 from condsim.training.pcclip.pairs import DifferencePairs
 from condsim.training.pcclip.towers import TextTower
@@ -170,20 +170,9 @@ def train_text_tower(
 
 
 def load_state(state_path: Path) -> dict[str, Any]:
-    """The checkpoint a rerun resumes from, with `weights_only=True` (tensors and numbers only)."""
-    hint = "delete it (or pass --no-resume) to finetune from the start"
-    try:
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ModelLoadError(
-            f"cannot resume from {state_path}: it holds objects other than tensors and numbers "
-            "(refused: loading it could run code)",
-            hint=hint,
-        ) from error
-    except (OSError, EOFError, RuntimeError, ValueError) as error:
-        raise ModelLoadError(
-            f"cannot resume from {state_path}: damaged or not a checkpoint", hint=hint
-        ) from error
-    if not isinstance(state, dict) or not {"trained", "optimizer", "step", "losses", "record"} <= set(state):
-        raise ModelLoadError(f"cannot resume from {state_path}: not a finetuning checkpoint", hint=hint)
-    return state
+    """The checkpoint a rerun resumes from (`condsim.training.checkpoint`: tensors and numbers only)."""
+    return load_checkpoint(
+        state_path,
+        restart="finetune from the start",
+        required=("trained", "optimizer", "step", "losses", "record"),
+    )
