@@ -14,6 +14,10 @@
 6. "Like this, but red": the query moved by the text "but red" inside the colour space
    (`condsim.collection.compose`), with the share of red results before and after (blue is asked for
    when the query is red).
+7. Zero-shot labels: every image labelled with its nearest scene colour, no labelled images used,
+   with the accuracy against the rendered colours (OUT/label/labels.csv; `condsim.demo_steps`).
+8. Named clusters: k-means under colour, each cluster named after its nearest colour, with its
+   purity against the rendered colours (OUT/clusters/; `condsim.demo_steps`).
 
 Plain similarity mixes every factor of variation; a condition keeps only the one asked for, so the
 conditional rows should match the query on that column far more often than the plain rows do.
@@ -39,6 +43,14 @@ from condsim.collection import Collection, Result, index_folder
 from condsim.collection.duplicates import find_duplicates
 from condsim.data.scenes import render_scene, scene_spec_at
 from condsim.data.seeds import check_not_training_seed
+from condsim.demo_steps import (
+    VALUES_FILE,
+    ClusterStep,
+    LabelStep,
+    show_named_clusters,
+    show_zero_shot_labels,
+    write_colour_values,
+)
 from condsim.errors import InvalidInputError, StoreModelMismatchError
 from condsim.sheets import MATCH_BORDER, MISMATCH_BORDER, QUERY_BORDER, Tile, results_sheet, save_sheet
 
@@ -90,6 +102,9 @@ class DemoReport:
     shifted: DemoQuery | None = None
     shift_colour: str = ""
     shift_share: dict[str, float] = field(default_factory=dict)
+    #: zero-shot colour labels of every image and named colour clusters, scored against the truth
+    labelled: LabelStep | None = None
+    clustered: ClusterStep | None = None
 
 
 def render_collection(folder: Path, n_images: int, seed: int = DEMO_SEED) -> dict[str, dict[str, str]]:
@@ -324,6 +339,11 @@ def run_demo(
         demo.mean_precision = _mean_precision(collection, query_names, labels, images, k)
         _show_duplicates(collection, demo, console)
         _show_text_shift(collection, demo, labels, sheets / "like_this_but.png", console)
+        console.print()
+        colours = write_colour_values(out_dir)
+        demo.labelled = show_zero_shot_labels(collection, colours, labels, out_dir, console)
+    console.print()
+    demo.clustered = show_named_clusters(store, encoder, colours, labels, out_dir, console)
 
     plain = demo.queries[0]
     summary = Table(title=f"precision@{k}: share of results with the query's value", title_justify="left")
@@ -356,10 +376,14 @@ def run_demo(
             soft_wrap=True,
         )
     console.print(f"contact sheets in {sheets}", highlight=False, soft_wrap=True)
+    values_file = out_dir / VALUES_FILE
     console.print(
         f"next: condsim similar {query} --store {store} --by color --sheet similar.png\n"
         f'      condsim similar {query} --store {store} --by color --text "but {demo.shift_colour}"\n'
-        f"      condsim duplicates --store {store}",
+        f"      condsim duplicates --store {store}\n"
+        f"      condsim label --by color --values {values_file} --store {store} --out labels.csv\n"
+        f"      condsim cluster --by color --prompts color={values_file} -n {len(demo.clustered.clusters)} "
+        f"--store {store} --out clusters",
         highlight=False,
         soft_wrap=True,
     )

@@ -234,3 +234,18 @@ def test_validation_seeds_are_neither_training_nor_test_seeds() -> None:
         check_validation_seed("clevr4", DEFAULT_SEEDS["clevr4"])
     with pytest.raises(TrainingSeedError):
         check_validation_seed("cards", min(TRAINING_SEEDS))
+
+
+@pytest.mark.filterwarnings("ignore::condsim.errors.CondsimWarning")
+def test_worker_processes_give_the_same_results(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    """jobs > 1 runs the protocols in spawned worker processes; the results do not depend on it."""
+    serial = run_bench(["cards"], fake_encoder, settings=TINY, show_progress=False)
+    parallel = run_bench(["cards"], fake_encoder, settings=TINY, show_progress=False, jobs=2)
+    for results in (serial, parallel):
+        assert results["meta"].pop("jobs") in (1, 2)
+        results["meta"].pop("seconds")
+        for suite in results["meta"]["suites"].values():
+            suite.pop("seconds_embedding"), suite.pop("seconds_protocols")
+    assert json.dumps(serial) == json.dumps(parallel)
+    with pytest.raises(InvalidInputError, match="jobs"):
+        run_bench(["cards"], fake_encoder, settings=TINY, show_progress=False, jobs=0)

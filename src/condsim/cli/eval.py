@@ -42,7 +42,7 @@ def bench(
     jobs: int = typer.Option(
         1,
         "--jobs",
-        help="suites scored at the same time (threads); the numbers do not depend on it",
+        help="worker processes for the protocols; the numbers do not depend on it",
         callback=options.at_least_one("--jobs", "the number of jobs", 2),
     ),
     data: Annotated[

@@ -35,10 +35,22 @@ def index(
         help="forget every stored image even when the folder now holds none (otherwise refused)",
     ),
     device: options.Device = "auto",
+    ray: bool = typer.Option(
+        False, "--ray", help="embed on a local Ray instance (pip install 'condsim[ray]')"
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        metavar="ADDRESS",
+        help="embed on the Ray cluster at ADDRESS (auto, ray://HOST:10001); implies --ray",
+    ),
 ) -> None:
-    """Index a folder into a store: incremental (only new or changed files are embedded), resumable.
-    The model is loaded only when a file is new or changed."""
+    """Index a folder into a store (a folder, milvus-lite:FILE or milvus://HOST:PORT[/DB]): incremental
+    (only new or changed files are embedded), resumable. The model is loaded only when a file is new
+    or changed."""
     from condsim.collection import Store, index_folder
+    from condsim.collection.backends import is_milvus
+    from condsim.collection.ray_index import RayOptions
     from condsim.collection.store import DATABASE_FILE
 
     root = Path(folder).expanduser()
@@ -47,9 +59,11 @@ def index(
             f"{root} is not a folder; nothing was changed",
             hint="pass the folder of images to index (is its drive mounted?)",
         )
-    store_path = Path(store).expanduser()
+    store_path: str | Path = store if is_milvus(store) else Path(store).expanduser()
     existing_model: tuple[str, int] | None = None
-    if (store_path / DATABASE_FILE).is_file():
+    if isinstance(store_path, str):
+        existing_model = _milvus_store_model(store_path)
+    elif (store_path / DATABASE_FILE).is_file():
         try:
             with Store.open(store_path) as existing:
                 existing_model = (existing.model_id, existing.dim)
@@ -62,8 +76,18 @@ def index(
         encoder = store_encoder(model, *existing_model, device)
     else:
         encoder = load_encoder(model, None, device)
+    on_ray = None
+    if ray or ray_address:  # each actor loads the model by name
+        on_ray = RayOptions(address=ray_address, encoder=model or encoder.model_id, device=device)
     report = index_folder(
-        root, store_path, encoder, batch_size=batch_size, dtype=dtype, replace=replace, prune=prune
+        root,
+        store_path,
+        encoder,
+        batch_size=batch_size,
+        dtype=dtype,
+        replace=replace,
+        prune=prune,
+        ray=on_ray,
     )
     print_index_report(report)
     if report.indexed:
@@ -75,13 +99,25 @@ def index(
         )
 
 
-def _warn_if_unlike_training_data(store_path: Path, model_id: str) -> None:
+def _milvus_store_model(address: str) -> tuple[str, int] | None:
+    """(model id, dimension) of the condsim store at a Milvus address, or None when there is none yet
+    (an unreachable server raises)."""
+    from condsim.collection.backends.milvus import MilvusBackend
+
+    found = MilvusBackend.open_if_exists(address)
+    if found is None:
+        return None
+    with found:
+        return found.model_id, found.dim
+
+
+def _warn_if_unlike_training_data(store_path: str | Path, model_id: str) -> None:
     """One warning when the built-in model has just embedded images unlike its training data
     (`condsim.encoders.domain`): its results on photos are unreliable, and it says what to use."""
-    from condsim.collection import Store
+    from condsim.collection.backends import open_backend
     from condsim.encoders.domain import builtin_domain_warning
 
-    with Store.open(store_path) as indexed:
+    with open_backend(store_path) as indexed:
         paths = [item.abspath for item in indexed.items()]
     message = builtin_domain_warning(model_id, paths)
     if message is not None:

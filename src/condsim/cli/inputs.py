@@ -115,9 +115,13 @@ def open_collection(
     when `image` is given (checked first: a bad path fails fast).
     """
     from condsim.collection import Collection, Store
+    from condsim.collection.backends import is_milvus
+    from condsim.collection.backends.milvus import MilvusBackend
     from condsim.collection.index_plan import is_storable_name
 
-    opened = Store.open(Path(store).expanduser())
+    opened: Store | MilvusBackend = (
+        MilvusBackend.open(store) if is_milvus(store) else Store.open(Path(store).expanduser())
+    )
     try:
         query_path = None
         if image is not None:

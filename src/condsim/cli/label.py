@@ -17,7 +17,7 @@ from condsim.cli.render import print_json, print_labelling, write_csv
 
 @app.command()
 def label(
-    by: options.Condition,
+    by: options.LabelCondition,
     store: options.StorePath = options.STORE_NOT_GIVEN,
     values: str | None = typer.Option(
         None,

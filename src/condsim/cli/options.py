@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -94,7 +94,10 @@ _STORE_DEFAULT_HELP = "; default: $CONDSIM_STORE, else the store a .condsim file
 def _store_or_located(value: str) -> str:
     """--store as given, else the store found from the environment or a .condsim marker."""
     from condsim.cli.inputs import locate_store
+    from condsim.collection.backends import is_milvus
 
+    if value and is_milvus(value):  # an address, not a path
+        return value
     return str(locate_store(value or None))
 
 
@@ -154,8 +157,17 @@ Conditions = Annotated[
         "--by", metavar="COND", help="condition to compare under (repeatable); none: plain similarity"
     ),
 ]
-Condition = Annotated[
-    str, typer.Option("--by", metavar="COND", help="the condition to cluster or classify under")
+
+
+def _one_condition(help_text: str) -> Any:
+    """The one declaration of a single `--by COND`; each alias below gives it the help text of what
+    its commands do with the condition."""
+    return typer.Option("--by", metavar="COND", help=help_text)
+
+
+Condition = Annotated[str, _one_condition("the condition to cluster or classify under")]
+LabelCondition = Annotated[
+    str, _one_condition("the condition whose values label the images (e.g. color: red, blue, ...)")
 ]
 Negatives = Annotated[
     list[str] | None,

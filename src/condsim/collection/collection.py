@@ -42,13 +42,18 @@ import numpy as np
 
 from condsim._files import file_sha256
 from condsim.collection import ranking
+from condsim.collection.backends import is_milvus
+from condsim.collection.backends.faiss_index import AnnConfig
+from condsim.collection.backends.local import LocalBackend
+from condsim.collection.backends.protocol import RAW, StorageBackend
 from condsim.collection.cache import ArrayCache
 from condsim.collection.duplicates import DEFAULT_THRESHOLD, check_threshold
 from condsim.collection.index_plan import is_storable_name
+from condsim.collection.index_search import IndexedTerm, ranked_by_index
 from condsim.collection.integrity import verify_embeddings
 from condsim.collection.queries import Queries, Query, QueryInput, one_version
 from condsim.collection.query_inputs import check_weight
-from condsim.collection.space_cache import ConditionLike, SpaceCache
+from condsim.collection.space_cache import ConditionLike, SpaceCache, vector_set_name
 from condsim.collection.store import CACHE_DIR, Item, Store, StoreChangedError
 from condsim.collection.store_format import corrupt, damaged_rows
 from condsim.collection.stored_files import StoredFiles
@@ -71,8 +76,10 @@ from condsim.methods import (
 )
 
 if TYPE_CHECKING:
+    from condsim.collection.backends.milvus import MilvusBackend
     from condsim.conditions.condition import Condition
     from condsim.encoders.base import Encoder
+    from condsim.methods.spaces import ConditionalSpace
 
 __all__ = ["Collection", "ConditionLike", "EmbeddedCondition", "QueryInput", "Result"]
 
@@ -117,12 +124,14 @@ class Collection(Queries, StoredFiles):
     ("householder" | "rotation" | "none"), `manifold` (False = Euclidean ablation), `cache_on_disk`
     (write transformed databases under STORE/cache), `duplicate_threshold` (plain cosine at which
     two results are near duplicates, `duplicates.py`), `root` (the folder the indexed images are in
-    now, when it was moved; by default the recorded folder, or where it is found, `relocate.py`).
+    now, when it was moved; by default the recorded folder, or where it is found, `relocate.py`),
+    `ann` (the FAISS index a local store uses above `AnnConfig.threshold` images; a Milvus store is
+    searched through its own index).
     """
 
     def __init__(
         self,
-        store: Store,
+        store: Store | MilvusBackend,
         encoder: Encoder | None = None,
         *,
         clay_k: int = 50,
@@ -134,6 +143,7 @@ class Collection(Queries, StoredFiles):
         rerank_weight: float = 0.5,
         duplicate_threshold: float = DEFAULT_THRESHOLD,
         root: str | os.PathLike[str] | None = None,
+        ann: AnnConfig | None = None,
     ) -> None:
         if encoder is not None:
             store.check_model(encoder.model_id)
@@ -146,7 +156,13 @@ class Collection(Queries, StoredFiles):
         self.rerank_neighbors = rerank_neighbors
         self.rerank_weight = rerank_weight
         self.duplicate_threshold = check_threshold(duplicate_threshold, "duplicate_threshold")
-        self.cache = ArrayCache(store.path / CACHE_DIR if cache_on_disk else None)
+        local = isinstance(store, Store)
+        self.cache = ArrayCache(store.path / CACHE_DIR if cache_on_disk and local else None)
+        #: the storage protocol over `store`, through which index-backed queries run
+        self.backend: StorageBackend = (
+            LocalBackend(store, cache=self.cache, ann=ann) if isinstance(store, Store) else store
+        )
+        self._damaged = False
         self._state_version: int | None = None
         self._synced_state: tuple[int, tuple[int, int, int, int]] | None = None  # `_sync`
         self._synced_tag = ""
@@ -155,7 +171,7 @@ class Collection(Queries, StoredFiles):
         self._root_found: tuple[int | None, Path | None, bool] | None = None  # `StoredFiles._where`
         self._live_rows = np.zeros(0, dtype=np.int64)
         self._live_ids = np.zeros(0, dtype=np.int64)
-        self._database: np.ndarray = np.zeros((0, store.dim), dtype=np.float32)
+        self._database_matrix: np.ndarray | None = np.zeros((0, store.dim), dtype=np.float32)
         self._spaces = SpaceCache(
             self.cache,
             SpaceOptions(clay_k=clay_k, alignment=alignment, manifold=manifold),
@@ -172,7 +188,15 @@ class Collection(Queries, StoredFiles):
         encoder: Encoder | None = None,
         **options: Any,
     ) -> Collection:
-        """Open the store at `store_dir` for search (see the class docstring for `options`)."""
+        """Open the store at `store_dir` (a folder, `milvus-lite:FILE` or `milvus://HOST:PORT[/DB]`) for
+        search (see the class docstring for `options`)."""
+        if is_milvus(store_dir):
+            from condsim.collection.backends.milvus import MilvusBackend
+
+            backend = MilvusBackend.open(
+                os.fspath(store_dir), model_id=encoder.model_id if encoder is not None else None
+            )
+            return cls(backend, encoder, **options)
         store = Store.open(store_dir, model_id=encoder.model_id if encoder is not None else None)
         return cls(store, encoder, **options)
 
@@ -218,8 +242,18 @@ class Collection(Queries, StoredFiles):
         version or the file's stat changed (`integrity.verify_embeddings`, remembered on disk), so
         damage written after a first query is noticed; damaged rows are left out with a warning.
         Inside `_one_version` (a query under way) this does nothing: the query keeps its version.
+        A Milvus store gives its rows and ids; its vectors are fetched only when a scan needs them.
         """
         if self._pinned:
+            return
+        if not isinstance(self.store, Store):
+            version = self.store.version
+            if version != self._state_version:
+                self._state_version = version
+                self._synced_tag = f"{self.store.store_id[:12]}v{version}"
+                self._spaces.clear()
+                self._live_rows, self._live_ids = self.store.live_items()
+                self._database_matrix = None
             return
         for attempt in range(_SNAPSHOT_ATTEMPTS):
             try:
@@ -247,11 +281,20 @@ class Collection(Queries, StoredFiles):
         if tag != self._synced_tag:
             self._spaces.clear()
             self._synced_tag = tag
+        self._damaged = bool(len(damaged))
         self._live_rows, self._live_ids = live_rows[keep], live_ids[keep]
         if matrix.dtype == np.float32 and len(self._live_rows) == matrix.shape[0]:
-            self._database = matrix  # memory-mapped, no copy
+            self._database_matrix = matrix  # memory-mapped, no copy
         else:
-            self._database = np.asarray(matrix[self._live_rows], dtype=np.float32)
+            self._database_matrix = np.asarray(matrix[self._live_rows], dtype=np.float32)
+
+    @property
+    def _database(self) -> np.ndarray:
+        """(live rows, d) float32 embeddings in row order: the local memory map, or every vector of a
+        Milvus store, fetched once per version when a scan needs them (features, re-ranking)."""
+        if self._database_matrix is None:
+            self._database_matrix = self.backend.vectors(self._live_rows)
+        return self._database_matrix
 
     @contextlib.contextmanager
     def _one_version(self) -> Iterator[None]:
@@ -318,13 +361,23 @@ class Collection(Queries, StoredFiles):
         return self.cache.info()
 
     def image_mean(self) -> np.ndarray:
-        """µ_db: the normalised mean of the collection's image embeddings (cached per version)."""
+        """µ_db: the normalised mean of the collection's image embeddings (cached per version).
+
+        Read from the store's running sum (O(d), kept by every add and remove), not by averaging N
+        vectors; a local store whose damaged rows are left out averages its intact rows instead, and
+        an empty or cancelling set raises as `normalized_mean` does.
+        """
         self._sync()
-        return np.asarray(
-            self.cache.get_or_compute(
-                "mean", "db", lambda: normalized_mean(self._database).astype(np.float64), tag=self._tag
-            )
-        )
+
+        def compute() -> np.ndarray:
+            if not self._damaged:
+                total, count = self.backend.embedding_sum()
+                norm = float(np.linalg.norm(total))
+                if count and norm > 1e-9 * count:
+                    return np.asarray(total / norm, dtype=np.float64)
+            return normalized_mean(self._database).astype(np.float64)
+
+        return np.asarray(self.cache.get_or_compute("mean", "db", compute, tag=self._tag))
 
     # ------------------------------------------------------------------ conditions
     def _terms(
@@ -336,6 +389,24 @@ class Collection(Queries, StoredFiles):
         combine: str,
     ) -> list[ranking.Term]:
         """One score term per condition ("mean"), or one for all of them ("stack")."""
+        fitted = self._fitted_terms(by, method, not_, weights, combine)
+        return [
+            ranking.Term(name, weight, space, self._transformed(method, space), prompts)
+            for name, weight, space, prompts in fitted
+        ]
+
+    def _transformed(self, method: str, space: ConditionalSpace) -> np.ndarray:
+        return self._spaces.transformed(method, space, self._database, self._tag)
+
+    def _fitted_terms(
+        self,
+        by: Sequence[ConditionLike],
+        method: str,
+        not_: Sequence[ConditionLike],
+        weights: Mapping[str, float] | None,
+        combine: str,
+    ) -> list[tuple[str, float, ConditionalSpace, np.ndarray]]:
+        """(name, weight, fitted space, prompt embeddings) of each score term, nothing transformed yet."""
         resolved = [self._spaces.resolve(condition) for condition in by]
         names = [item.name for item in resolved]
         negatives = [self._spaces.resolve(condition) for condition in not_]  # checked in `_scores`
@@ -344,11 +415,42 @@ class Collection(Queries, StoredFiles):
         terms = []
         for group in groups:
             space = self._spaces.fitted(method, group, self.image_mean, negatives=negatives)
-            database = self._spaces.transformed(method, space, self._database, self._tag)
             name = "+".join(item.name for item in group)
             prompts = np.vstack([item.prompts_for(method) for item in group])
-            terms.append(ranking.Term(name, weight_of.get(name, 1.0), space, database, prompts))
+            terms.append((name, weight_of.get(name, 1.0), space, prompts))
         return terms
+
+    def _uses_index(self) -> bool:
+        """Whether top-k queries go through the backend's index: always for Milvus, for a local store
+        above the FAISS threshold (`AnnConfig.threshold`) unless damaged rows are left out."""
+        return not self._damaged and self.backend.indexed_search()
+
+    def _ranked_by_index(
+        self,
+        query: Query,
+        by: Sequence[ConditionLike],
+        method: str,
+        not_: Sequence[ConditionLike],
+        weights: Mapping[str, float] | None,
+        combine: str,
+        k: int,
+        *,
+        text_query: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, ranking.Contributions]:
+        """Top k from the backend's vector sets (`index_search.py`): the raw set for plain similarity,
+        each term's materialised set (built on its first query, rebuilt when the store changed)."""
+        if method == "plain" or not by:
+            terms = [IndexedTerm("", 1.0, RAW, query.embeddings)]
+        else:
+            terms = []
+            space_method = "clay" if method == "rerank" else method
+            for name, weight, space, _ in self._fitted_terms(by, space_method, not_, weights, combine):
+                vector_set = vector_set_name(space_method, space)
+                self.backend.materialize(vector_set, space.transform)
+                to_space = space.transform_texts if text_query else space.transform
+                mapped = np.asarray(to_space(query.embeddings), dtype=np.float32)
+                terms.append(IndexedTerm(name, weight, vector_set, mapped))
+        return ranked_by_index(self.backend, terms, query.own_rows, k)
 
     # ------------------------------------------------------------------ queries
     def _embed_queries(self, queries: Sequence[QueryInput] | np.ndarray) -> Query:

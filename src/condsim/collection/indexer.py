@@ -32,7 +32,10 @@ import numpy as np
 
 from condsim._progress import make_progress, status
 from condsim._text import printable
+from condsim.collection.backends import StorageBackend, is_milvus
+from condsim.collection.backends.local import LocalBackend
 from condsim.collection.index_plan import FailedFile, IndexPlan, is_storable_name, plan_index
+from condsim.collection.ray_index import RayOptions, ray_encoded_batches
 from condsim.collection.store import Store
 from condsim.encoders.base import Encoder
 from condsim.errors import InvalidInputError, StoreCorruptError, StoreError
@@ -104,8 +107,13 @@ def index_folder(
     compact_ratio: float = 0.2,
     replace: bool = False,
     prune: bool = False,
+    ray: RayOptions | None = None,
 ) -> IndexReport:
     """Bring the store at `store_dir` in line with the images under `root` (creating it if needed).
+
+    `store_dir` is a folder, `milvus-lite:FILE` or `milvus://HOST:PORT[/DB]` (`backends/`). With
+    `ray`, the files to embed are embedded on Ray (`ray_index.py`), written batch by batch as they
+    come back; everything else (the plan, the writes, crash safety) is the same.
 
     Only new or changed files are embedded; deleted files are forgotten; moved files are re-pointed.
     Unreadable files are listed in `report.failed`, non-image files in `report.skipped`; nothing
@@ -135,15 +143,8 @@ def index_folder(
             f"the folder name {printable(root_path)} is not valid UTF-8, so it cannot be stored",
             hint="rename the folder (or index it through a symbolic link with a UTF-8 name)",
         )
-    store_path = Path(store_dir).expanduser().absolute()
-    try:
-        store = Store.open_or_create(store_path, encoder.model_id, encoder.dim, dtype=dtype)
-    except StoreCorruptError:
-        if not replace:
-            raise
-        # the user asked for a store mirroring `root`: a damaged one is rebuilt from the images
-        store = Store.recreate(store_path, encoder.model_id, encoder.dim, dtype=dtype)
-    report = IndexReport(root=str(root_path), store=str(store_path), model_id=encoder.model_id)
+    store = _open_for_writing(store_dir, encoder, dtype, replace)
+    report = IndexReport(root=str(root_path), store=store.location, model_id=encoder.model_id)
     try:
         with store.writer_lock():
             if not replace:
@@ -152,13 +153,12 @@ def index_folder(
                 plan = plan_index(
                     root_path,
                     store.items(),
-                    exclude=store.path,
+                    exclude=store.local_path,
                     show_progress=show_progress,
                     prune=prune or replace,
                 )
-            store.remove_stray_files()
             store.set_root(str(root_path))
-            _apply_plan(plan, store, encoder, report, batch_size, show_progress, compact_ratio)
+            _apply_plan(plan, store, encoder, report, batch_size, show_progress, compact_ratio, ray)
         report.total = len(store)
     finally:
         store.close()
@@ -166,12 +166,31 @@ def index_folder(
     return report
 
 
-def _refuse_another_live_folder(store: Store, root: Path) -> None:
+def _open_for_writing(
+    store_dir: str | os.PathLike[str], encoder: Encoder, dtype: str, replace: bool
+) -> StorageBackend:
+    """The store named by `store_dir`, created if missing; a damaged local store is rebuilt from the
+    images when the user asked for a store mirroring the folder (`replace`)."""
+    if is_milvus(store_dir):
+        from condsim.collection.backends.milvus import MilvusBackend
+
+        return MilvusBackend.open_or_create(os.fspath(store_dir), encoder.model_id, encoder.dim)
+    store_path = Path(store_dir).expanduser().absolute()
+    try:
+        store = Store.open_or_create(store_path, encoder.model_id, encoder.dim, dtype=dtype)
+    except StoreCorruptError:
+        if not replace:
+            raise
+        store = Store.recreate(store_path, encoder.model_id, encoder.dim, dtype=dtype)
+    return LocalBackend(store)
+
+
+def _refuse_another_live_folder(store: StorageBackend, root: Path) -> None:
     previous = store.root
     if not previous or Path(previous) == root or not Path(previous).is_dir() or len(store) == 0:
         return
     raise StoreError(
-        f"{store.path} holds the {len(store)} images of {previous}; indexing {root} into it would "
+        f"{store.location} holds the {len(store)} images of {previous}; indexing {root} into it would "
         "forget them",
         hint="use another --store for this folder, or pass --replace to make the store mirror it",
     )
@@ -179,12 +198,13 @@ def _refuse_another_live_folder(store: Store, root: Path) -> None:
 
 def _apply_plan(
     plan: IndexPlan,
-    store: Store,
+    store: StorageBackend,
     encoder: Encoder,
     report: IndexReport,
     batch_size: int,
     show_progress: bool,
     compact_ratio: float,
+    ray: RayOptions | None = None,
 ) -> None:
     """Carry out `plan` on `store` (whose writer lock the caller holds) and fill in `report`."""
     report.skipped = plan.skipped
@@ -204,10 +224,19 @@ def _apply_plan(
     stale = list(plan.unreadable)
     with make_progress() if show_progress and plan.embed else nullcontext() as progress:
         task = progress.add_task("Indexing images", total=len(plan.embed), rate="") if progress else None
-        # one pass over everything to embed: the next batch is decoded while this one is embedded
-        batches = encoder.iter_encode_images([item.abspath for item in plan.embed], batch_size=batch_size)
-        for start, encoded in zip(range(0, len(plan.embed), batch_size), batches, strict=True):
-            batch = plan.embed[start : start + batch_size]
+        if ray is not None:
+            batches = ray_encoded_batches(
+                plan.embed,
+                ray.encoder if ray.encoder is not None else ray.shipped(encoder),
+                address=ray.address,
+                device=ray.device,
+                batch_size=batch_size,
+                actors=ray.actors,
+            )
+        else:
+            # one pass over everything to embed: the next batch is decoded while this one is embedded
+            batches = encoder.iter_encode_images([item.abspath for item in plan.embed], batch_size=batch_size)
+        for encoded in batches:
             for failure in encoded.failures:
                 failed = plan.embed[failure.index]
                 failures.append(FailedFile(failed.abspath, failure.reason))
@@ -219,7 +248,7 @@ def _apply_plan(
                 )
                 report.indexed += len(encoded.indices)
             if progress is not None and task is not None:
-                progress.advance(task, len(batch))
+                progress.advance(task, len(encoded.indices) + len(encoded.failures))
                 speed = progress.tasks[task].speed
                 progress.update(task, rate=f"{speed:,.1f} img/s" if speed else "")
 
@@ -238,5 +267,4 @@ def _apply_plan(
             for f in failures
         ]
     )
-    if store.n_rows and store.holes() > compact_ratio * store.n_rows:
-        report.compacted = store.compact()
+    report.compacted = store.compact_if_needed(compact_ratio)

@@ -36,6 +36,7 @@ from condsim.errors import InvalidInputError
 from condsim.methods import QUERY_METHODS, EmbeddedCondition, check_method, resolve_combine
 
 if TYPE_CHECKING:
+    from condsim.collection.backends.milvus import MilvusBackend
     from condsim.collection.collection import Result
     from condsim.collection.space_cache import ConditionLike
     from condsim.collection.store import Item, Store
@@ -77,13 +78,30 @@ class Queries:
     """The query methods of `Collection` (which provides the attributes declared below)."""
 
     if TYPE_CHECKING:
-        store: Store
+        store: Store | MilvusBackend
         duplicate_threshold: float
         rerank_candidates: int
         rerank_neighbors: int
         rerank_weight: float
-        _database: np.ndarray
         _live_rows: np.ndarray
+
+        @property
+        def _database(self) -> np.ndarray: ...
+
+        def _uses_index(self) -> bool: ...
+
+        def _ranked_by_index(
+            self,
+            query: Query,
+            by: Sequence[ConditionLike],
+            method: str,
+            not_: Sequence[ConditionLike],
+            weights: Mapping[str, float] | None,
+            combine: str,
+            k: int,
+            *,
+            text_query: bool = False,
+        ) -> tuple[np.ndarray, np.ndarray, ranking.Contributions]: ...
 
         @property
         def encoder(self) -> Encoder: ...
@@ -135,16 +153,7 @@ class Queries:
         embedding) moves image queries towards it (`compose.py`); images outside `allowed` (a bool
         per live row) score -inf. With a text and several conditions, `combine` defaults to "mean": one
         space per condition, so that the text moves only the condition it is about."""
-        check_method(method, QUERY_METHODS)
-        if combine is None and text is not None and len(by) > 1:
-            combine = "mean"
-        combine = resolve_combine(combine, bool(weights))
-        check_conditions(
-            [_condition_name(condition) for condition in by],
-            [_condition_name(condition) for condition in not_],
-            method,
-            has_weights=bool(weights),
-        )
+        combine = _checked_query(by, method, not_, weights, combine, with_text=text is not None)
         shift: TextShift | None = None
         if method == "plain" or not by:
             shift = TextShift(text, text_weight) if text is not None else None
@@ -180,6 +189,9 @@ class Queries:
         method="rerank" re-ranks the top `rerank_candidates` of the CLAY (or, without conditions,
         plain) ranking by neighbourhood consistency in the same space (`ranking.reranked`).
         """
+        if self._indexed(method, text, allowed):
+            resolved = _checked_query(by, method, not_, weights, combine, with_text=False)
+            return self._ranked_by_index(query, by, method, not_, weights, resolved, k, text_query=text_query)
         scores = self._scores(
             query,
             by,
@@ -392,6 +404,12 @@ class Queries:
             raise InvalidInputError(f"{what} needs a non-empty text", hint='e.g. "a red car"')
         return self._check_vectors(self.encoder.encode_texts([text]))
 
+    def _indexed(self, method: str, text: np.ndarray | None, allowed: np.ndarray | None) -> bool:
+        """Whether this query's top k comes from the store's index (Milvus, or a local store above the
+        FAISS threshold: `Collection._uses_index`); re-ranking, a text shift and a path filter need
+        every score and scan instead."""
+        return method != "rerank" and text is None and allowed is None and self._uses_index()
+
     def _final(
         self,
         query: Query,
@@ -412,16 +430,51 @@ class Queries:
         if path is not None:
             allowed = path_mask([item.relpath for item in self._snapshot_items()], path)
         size = len(self._live_rows) if allowed is None else int(allowed.sum())
-        scores = self._scores(query, by, method, not_, weights, combine, allowed=allowed, **options)
+        scores = None
+        if not self._indexed(method, options.get("text"), allowed):
+            scores = self._scores(query, by, method, not_, weights, combine, allowed=allowed, **options)
 
         def rank(depth: int) -> list[Result]:
-            """The best `depth` results of the scores computed once above."""
-            results = self._results(*self._top(scores, query, method, depth))[0]
+            """The best `depth` results: of the scores computed once above, or from the store's index."""
+            if scores is not None:
+                ranked = self._top(scores, query, method, depth)
+            else:
+                resolved = _checked_query(by, method, not_, weights, combine, with_text=False)
+                text_query = bool(options.get("text_query", False))
+                ranked = self._ranked_by_index(
+                    query, by, method, not_, weights, resolved, depth, text_query=text_query
+                )
+            results = self._results(*ranked)[0]
             return [result for result in results if min_score is None or result.score >= min_score]
 
         if duplicates is None:
             return rank(min(k, size))
         return top_distinct(rank, min(k, size), size, duplicates)
+
+
+def _checked_query(
+    by: Sequence[ConditionLike],
+    method: str,
+    not_: Sequence[ConditionLike],
+    weights: Mapping[str, float] | None,
+    combine: str | None,
+    *,
+    with_text: bool,
+) -> str:
+    """The combine mode to use (with a text and several conditions it defaults to "mean": one space
+    per condition, so that the text moves only the condition it is about), after refusing a method or
+    a set of conditions that do not go together (`query_inputs.check_conditions`)."""
+    check_method(method, QUERY_METHODS)
+    if combine is None and with_text and len(by) > 1:
+        combine = "mean"
+    resolved = resolve_combine(combine, bool(weights))
+    check_conditions(
+        [_condition_name(condition) for condition in by],
+        [_condition_name(condition) for condition in not_],
+        method,
+        has_weights=bool(weights),
+    )
+    return resolved
 
 
 def _as_list(value: Sequence[ConditionLike] | ConditionLike | None) -> list[ConditionLike]:

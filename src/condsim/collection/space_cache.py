@@ -139,7 +139,13 @@ class SpaceCache:
                 raise InvalidInputError("the collection holds no images", hint="index a folder first")
             return output
 
-        return self.cache.get_or_compute("z", cache_key(method, space.fingerprint_), compute, tag=tag)
+        return self.cache.get_or_compute("z", vector_set_name(method, space), compute, tag=tag)
+
+
+def vector_set_name(method: str, space: ConditionalSpace) -> str:
+    """The key of a fitted space's transformed database: its cache entry, and the name of the vector set
+    a store backend materialises for it (`backends.protocol`)."""
+    return cache_key(method, space.fingerprint_)
 
 
 def _digest(matrix: np.ndarray) -> str:

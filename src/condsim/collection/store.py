@@ -30,6 +30,7 @@ database. Everything read from a store is untrusted: see `store_format.py`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import sqlite3
@@ -92,6 +93,14 @@ __all__ = [
 
 #: live rows gathered per write by compaction
 _COMPACT_ROWS = 64 * BLOCK_ROWS
+
+
+def unit_row_sum(embeddings: np.ndarray) -> np.ndarray:
+    """Σ of the rows of `embeddings` after normalising each to unit length, as float64 (d,): the term
+    a batch adds to (or removes from) a store's running sum (`normalized_mean` counts rows the same way)."""
+    matrix = np.asarray(embeddings, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.asarray((matrix / np.maximum(norms, 1e-12)).sum(axis=0), dtype=np.float64)
 
 
 class Store(StoreReader):
@@ -375,6 +384,8 @@ class Store(StoreReader):
         rows = list(range(first, first + len(items)))
         now = time.time()
         with self._transaction():
+            replaced = self._rows_where("relpath", [item.relpath for item in items]) if replace else []
+            running_sum = self._shifted_sum(matrix, replaced)
             for row, item in zip(rows, items, strict=True):
                 if replace:
                     self._db.execute("DELETE FROM items WHERE relpath=?", (item.relpath,))
@@ -385,7 +396,7 @@ class Store(StoreReader):
                 )
                 self._db.execute("DELETE FROM failures WHERE relpath=?", (item.relpath,))
             self._db.executemany("INSERT OR REPLACE INTO blocks(block, rows, crc) VALUES (?, ?, ?)", blocks)
-            self._bump({"n_rows": str(first + len(items))})
+            self._bump({"n_rows": str(first + len(items)), **running_sum})
         return rows
 
     def update_paths(self, moves: Sequence[tuple[int, NewItem]]) -> None:
@@ -393,13 +404,20 @@ class Store(StoreReader):
         if not moves:
             return
         with self._transaction():
+            moved_ids = {int(item_id) for item_id, _ in moves}
+            clashing = [
+                int(row)
+                for row, item_id in self._fetch_rows_ids("relpath", [item.relpath for _, item in moves])
+                if item_id not in moved_ids
+            ]
+            running_sum = self._shifted_sum(None, clashing)
             for item_id, item in moves:
                 self._db.execute("DELETE FROM items WHERE relpath=? AND id<>?", (item.relpath, item_id))
                 self._db.execute(
                     "UPDATE items SET relpath=?, abspath=?, hash=?, size=?, mtime_ns=? WHERE id=?",
                     (item.relpath, item.abspath, item.hash, item.size, item.mtime_ns, item_id),
                 )
-            self._bump()
+            self._bump(running_sum)
 
     def touch(self, updates: Sequence[tuple[int, str, int, int]]) -> None:
         """Record new (abspath, size, mtime_ns) for items (by id) whose content did not change.
@@ -419,8 +437,9 @@ class Store(StoreReader):
         if not item_ids:
             return
         with self._transaction():
+            running_sum = self._shifted_sum(None, self._rows_where("id", [int(i) for i in item_ids]))
             self._db.executemany("DELETE FROM items WHERE id=?", [(int(i),) for i in item_ids])
-            self._bump()
+            self._bump(running_sum)
 
     def set_root(self, root: str) -> None:
         """Record the folder this store mirrors."""
@@ -434,6 +453,55 @@ class Store(StoreReader):
             self._db.executemany(
                 "INSERT OR REPLACE INTO failures(relpath, abspath, reason) VALUES (?, ?, ?)", failures
             )
+
+    # ------------------------------------------------------------------ the running sum
+    def embedding_sum(self) -> tuple[np.ndarray, int]:
+        """(Σ of the unit-normalised embeddings of every item as float64 (dim,), item count): the
+        running sum behind the database mean µ_db that CLAY aligns to (O(d) instead of a pass over N).
+
+        `add`, `remove` and `update_paths` keep it up to date in the transaction of their change,
+        recorded with the version it belongs to; a sum recorded for another version (a store from an
+        older condsim, a compaction that replaced damaged rows) is recomputed from the rows, never used.
+        """
+        recorded = self._fetch("SELECT value FROM meta WHERE key='embedding_sum'")
+        version, _, payload = str(recorded[0][0] if recorded else "").partition(":")
+        if version == str(self.version) and payload:
+            total = np.frombuffer(base64.b64decode(payload), dtype="<f8")
+            if total.shape == (self.dim,):
+                return total.copy(), len(self)
+        live = self.live_rows()
+        total = np.zeros(self.dim, dtype=np.float64)
+        for start in range(0, len(live), _COMPACT_ROWS):
+            total += unit_row_sum(self.vectors(live[start : start + _COMPACT_ROWS]))
+        return total, len(live)
+
+    def _rows_where(self, column: str, values: Sequence[object]) -> list[int]:
+        """Rows of the items whose `column` ("id" or "relpath") is one of `values`."""
+        return [int(row) for row, _ in self._fetch_rows_ids(column, values)]
+
+    def _fetch_rows_ids(self, column: str, values: Sequence[object]) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        for start in range(0, len(values), 900):  # SQLite's bound-parameter limit
+            chunk = list(values[start : start + 900])
+            marks = ",".join("?" * len(chunk))
+            found += [
+                (int(row), int(item_id))
+                for row, item_id in self._db.execute(
+                    f"SELECT row, id FROM items WHERE {column} IN ({marks})", chunk
+                ).fetchall()
+            ]
+        return found
+
+    def _shifted_sum(self, added: np.ndarray | None, removed_rows: Sequence[int]) -> dict[str, str]:
+        """Inside a write transaction, before `_bump`: the meta entry of the running sum once `added`
+        embeddings come in and the rows `removed_rows` go, recorded for the version `_bump` writes."""
+        total, _ = self.embedding_sum()
+        if added is not None and len(added):
+            total += unit_row_sum(added)
+        if len(removed_rows):
+            total -= unit_row_sum(self.vectors(sorted(set(removed_rows))))
+        payload = base64.b64encode(np.asarray(total, dtype="<f8").tobytes()).decode()
+        return {"embedding_sum": f"{self.version + 1}:{payload}"}
 
     def holes(self) -> int:
         """Rows in the embedding file that no item references."""

@@ -27,6 +27,7 @@ from condsim.collection.store import NewItem
 from condsim.errors import CondsimWarning, ImageLoadError, InvalidInputError, StoreError
 
 if TYPE_CHECKING:
+    from condsim.collection.backends.milvus import MilvusBackend
     from condsim.collection.store import Item, Store
     from condsim.encoders.base import Encoder
 
@@ -37,7 +38,7 @@ class StoredFiles:
     """The file methods of `Collection` (which provides the attributes declared below)."""
 
     if TYPE_CHECKING:
-        store: Store
+        store: Store | MilvusBackend
         _root: Path | None
         _root_found: tuple[int | None, Path | None, bool] | None
         _state_version: int | None

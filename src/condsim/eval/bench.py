@@ -20,8 +20,9 @@ results.json layout (scores in percent unless noted)::
      "ranking": {suite: {attribute: {"text": rho, "contrast": rho}}},        # Spearman, not percent
      "comparative": {suite: {condition: {"pairs", "images", "without", "with", "example"}}},
      "sensitivity": {"validation": curves, "test": curves, "defaults": {sweep: choice}},
-     "meta": {model_id, commit, versions, settings, crl_texts, machine, seconds, suites: {name: dataset,
-              classes, prompt sources and sizes, seconds}}}
+     "meta": {model_id, commit, versions, settings, crl_texts, machine, jobs, seconds (wall),
+              suites: {name: dataset, classes, prompt sources and sizes, seconds_embedding (wall),
+              seconds_protocols (CPU seconds, summed over the worker processes)}}}
 
 The main tables use split seed 0 and the papers' defaults, so their numbers are those of earlier
 releases; the intervals repeat every retrieval cell on `BenchSettings.split_seeds` split seeds.
@@ -33,7 +34,6 @@ import json
 import multiprocessing
 import platform
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -44,7 +44,7 @@ from condsim.conditions import get_condition
 from condsim.data.datasets import DEFAULT_SIZES, GeneratedDataset, generated_dataset
 from condsim.data.loaders import LabelledImages
 from condsim.encoders.base import Encoder
-from condsim.errors import CondsimWarning, InvalidInputError
+from condsim.errors import InvalidInputError
 from condsim.eval.embed import embed_dataset
 from condsim.eval.provenance import library_versions, source_commit
 from condsim.eval.scorers import METHODS, LabelledCondition
@@ -219,22 +219,20 @@ def run_bench(
         runs.append(run)
         sources[name] = source
         seconds_embedding[name] = time.perf_counter() - suite_started
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CondsimWarning)  # k clipped to a short prompt list's rank
-        jobs_of_runs = [(run, kind, item) for run in runs for kind, item in tasks(run)]
-        outputs = _map(_task_job, jobs_of_runs, jobs, show_progress)
-        for (run, kind, item), (puts, seconds) in zip(jobs_of_runs, outputs, strict=True):
-            apply(run, kind, item, puts)
-            run.seconds += seconds
-        swept = [run for run in runs if run.curves is not None]
-        validation = {run.name: run.curves for run in swept if run.curves is not None}
-        chosen = choose_defaults(validation) if validation else {}
-        wanted = values_to_test(chosen)
-        test: dict[str, Curves] = {}
-        sweeps = _map(_sweep_job, [(run, wanted) for run in swept], jobs, False)
-        for run, (curves, seconds) in zip(swept, sweeps, strict=True):
-            test[run.name] = curves
-            run.seconds += seconds
+    jobs_of_runs = [(run, kind, item) for run in runs for kind, item in tasks(run)]
+    outputs = _map(_task_job, jobs_of_runs, jobs, show_progress)
+    for (run, kind, item), (puts, seconds) in zip(jobs_of_runs, outputs, strict=True):
+        apply(run, kind, item, puts)
+        run.seconds += seconds
+    swept = [run for run in runs if run.curves is not None]
+    validation = {run.name: run.curves for run in swept if run.curves is not None}
+    chosen = choose_defaults(validation) if validation else {}
+    wanted = values_to_test(chosen)
+    test: dict[str, Curves] = {}
+    sweeps = _map(_sweep_job, [(run, wanted) for run in swept], jobs, False)
+    for run, (curves, seconds) in zip(swept, sweeps, strict=True):
+        test[run.name] = curves
+        run.seconds += seconds
     results: dict[str, Any] = {}
     for run in runs:
         results[run.name] = run.retrieval

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from condsim.collection import Collection, Store, index_folder
+from condsim.collection.backends import is_milvus
+from condsim.collection.backends.milvus import MilvusBackend
 from condsim.collection.store import Item
 from condsim.encoders.base import Encoder, ImageInput, PartialEncoding
 from condsim.encoders.lazy import LazyEncoder
@@ -119,14 +121,19 @@ class ServiceState:
     def __init__(
         self, store_path: str | Path, model: str | Encoder | None = None, device: str = "auto"
     ) -> None:
-        store = Store.open(Path(store_path).expanduser())
+        store: Store | MilvusBackend = (
+            MilvusBackend.open(str(store_path))
+            if is_milvus(store_path)
+            else Store.open(Path(store_path).expanduser())
+        )
         try:
             self.encoder = store_encoder(model, store.model_id, store.dim, device)
             self.collection = Collection(store, self.encoder)
         except BaseException:
             store.close()
             raise
-        self.store_path = store.path
+        #: what a re-index writes to: the store folder, or the Milvus store's address
+        self.store_path: str | Path = store.location if isinstance(store, MilvusBackend) else store.path
         self.lock = threading.Lock()
         self._items_version: int | None = None
         self._items: list[Item] = []
@@ -135,7 +142,7 @@ class ServiceState:
         self._job_lock = threading.Lock()
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Store | MilvusBackend:
         return self.collection.store
 
     def close(self) -> None:
