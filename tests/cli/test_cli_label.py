@@ -129,3 +129,15 @@ def test_cluster_names_clusters_in_the_table_csv_and_json(
     assert all(row["name"] == names[int(row["cluster"])] for row in rows)
     code, table, _ = run(capsys, "cluster", "--by", "color", "-n", "2", "--store", store, "--out", out)
     assert code == 0 and "nearest value" in table and names[0] in table
+
+
+def test_label_help_says_what_by_is_for() -> None:
+    """`--by` is declared once (cli/options.py); label gives it its own help, cluster and classify theirs."""
+    from typer.testing import CliRunner
+
+    def by_help(command: str) -> str:
+        text = CliRunner().invoke(cli.app, [command, "--help"], env={"COLUMNS": "200"}).output
+        return next(line for line in text.splitlines() if "--by" in line)
+
+    assert "label the images" in by_help("label") and "classify" not in by_help("label")
+    assert "cluster or classify" in by_help("cluster") and "cluster or classify" in by_help("classify")

@@ -15,12 +15,15 @@ from condsim.cli.render import console
 
 @app.command()
 def demo(
-    out: str = typer.Option("out/demo", "--out", help="folder for images/, store/, sheets/ and labels.csv"),
+    out: str = typer.Option(
+        "out/demo", "--out", help="folder for images/, store/, sheets/, label/, clusters/ and labels.csv"
+    ),
     n_images: int = typer.Option(300, "--n", help="number of scenes to render"),
     k: options.TopK = 8,
     device: options.Device = "auto",
 ) -> None:
-    """Demo: render scenes, index them with the built-in model, query plain / by colour, shape, count."""
+    """Demo: render scenes, index them with the built-in model, query plain / by colour, shape, count;
+    then duplicates, "like this, but red", zero-shot labels and named clusters."""
     from condsim.demo import run_demo
 
     run_demo(Path(out).expanduser(), n_images=n_images, k=k, console=console, device=device)

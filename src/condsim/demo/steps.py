@@ -1,5 +1,5 @@
-"""Steps 7 and 8 of `condsim demo` (`condsim.demo`): zero-shot labels and named clusters, each checked
-against the colours the scenes were rendered with.
+"""Steps 7 and 8 of `condsim demo` (`condsim.demo.tour`): zero-shot labels and named clusters, each
+checked against the colours the scenes were rendered with.
 
 Both use the colour condition's own wording ("a photo of a red object") with the ten scene colours
 (`condsim.data.taxonomy.COLORS`) as its values, written to OUT/colours.json so that the same values

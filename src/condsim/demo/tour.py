@@ -15,9 +15,9 @@
    (`condsim.collection.compose`), with the share of red results before and after (blue is asked for
    when the query is red).
 7. Zero-shot labels: every image labelled with its nearest scene colour, no labelled images used,
-   with the accuracy against the rendered colours (OUT/label/labels.csv; `condsim.demo_steps`).
+   with the accuracy against the rendered colours (OUT/label/labels.csv; `condsim.demo.steps`).
 8. Named clusters: k-means under colour, each cluster named after its nearest colour, with its
-   purity against the rendered colours (OUT/clusters/; `condsim.demo_steps`).
+   purity against the rendered colours (OUT/clusters/; `condsim.demo.steps`).
 
 Plain similarity mixes every factor of variation; a condition keeps only the one asked for, so the
 conditional rows should match the query on that column far more often than the plain rows do.
@@ -43,7 +43,7 @@ from condsim.collection import Collection, Result, index_folder
 from condsim.collection.duplicates import find_duplicates
 from condsim.data.scenes import render_scene, scene_spec_at
 from condsim.data.seeds import check_not_training_seed
-from condsim.demo_steps import (
+from condsim.demo.steps import (
     VALUES_FILE,
     ClusterStep,
     LabelStep,
@@ -344,6 +344,7 @@ def run_demo(
         demo.labelled = show_zero_shot_labels(collection, colours, labels, out_dir, console)
     console.print()
     demo.clustered = show_named_clusters(store, encoder, colours, labels, out_dir, console)
+    console.print()
 
     plain = demo.queries[0]
     summary = Table(title=f"precision@{k}: share of results with the query's value", title_justify="left")
