@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from condsim.collection import index_folder
+from condsim.collection import index_folder, indexer
 from condsim.collection.ray_index import RayOptions
 from condsim.collection.store import Store
-from condsim.encoders.base import Encoder
+from condsim.encoders.base import Encoder, PartialEncoding
 
 pytestmark = pytest.mark.slow
 
@@ -57,21 +58,39 @@ def test_ray_gives_the_plain_indexers_embeddings(
 
 
 def test_a_run_that_dies_loses_nothing_and_a_rerun_embeds_only_the_rest(
-    ray_instance: object, image_folder: Path, tmp_path: Path, make_encoder: type[Encoder]
+    ray_instance: object,
+    image_folder: Path,
+    tmp_path: Path,
+    make_encoder: type[Encoder],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     by_value(ray_instance, make_encoder)
+    source = functools.partial(make_encoder, model_id="fake:ray", dim=16)
     store_dir = tmp_path / "store"
-    dying = functools.partial(make_encoder, model_id="fake:ray", dim=16, fail_after_batches=1)
-    with pytest.raises(BaseException):  # noqa: B017 - the actor's simulated kill reaches us as Ray's error
+    streamed = indexer.ray_encoded_batches
+
+    def killed_after_two_batches(*args: object, **kwargs: object) -> Iterator[PartialEncoding]:
+        for count, batch in enumerate(streamed(*args, **kwargs)):  # type: ignore[arg-type]
+            if count == 2:
+                raise KeyboardInterrupt("simulated kill of the index run")
+            yield batch
+
+    monkeypatch.setattr(indexer, "ray_encoded_batches", killed_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
         index_folder(
-            image_folder, store_dir, dying(), show_progress=False, batch_size=2, ray=RayOptions(encoder=dying)
+            image_folder,
+            store_dir,
+            source(),
+            show_progress=False,
+            batch_size=2,
+            ray=RayOptions(encoder=source),
         )
     with Store.open(store_dir) as store:
         kept = len(store)
-    assert kept < 12  # the run stopped early; what it wrote is committed
+    assert 0 < kept <= 4  # the two batches that came back before the kill are committed
 
-    healthy = functools.partial(make_encoder, model_id="fake:ray", dim=16)
+    monkeypatch.undo()
     rerun = index_folder(
-        image_folder, store_dir, healthy(), show_progress=False, batch_size=2, ray=RayOptions(encoder=healthy)
+        image_folder, store_dir, source(), show_progress=False, batch_size=2, ray=RayOptions(encoder=source)
     )
     assert rerun.indexed == 12 - kept and rerun.unchanged == kept and rerun.total == 12
