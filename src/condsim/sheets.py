@@ -65,15 +65,24 @@ def _font(pixels: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=max(pixels, 6))
 
 
+def placeholder_tile(label: str, size: int) -> Image.Image:
+    """The tile drawn instead of an image that cannot be shown: grey, with why ("missing", "unreadable")."""
+    cell = Image.new("RGB", (size, size), _BACKGROUND)
+    cell.paste(_PLACEHOLDER, (0, 0, size, size))
+    ImageDraw.Draw(cell).text((6, size // 2 - 6), label, fill=_TEXT, font=_font(12))
+    return cell
+
+
 def _thumbnail(source: str | os.PathLike[str] | Image.Image, size: int) -> Image.Image:
     """The image scaled to fit `size`×`size` (aspect kept, up or down), centred on the sheet background."""
     cell = Image.new("RGB", (size, size), _BACKGROUND)
     try:
         image = load_image(source)
     except ImageLoadError:
-        cell.paste(_PLACEHOLDER, (0, 0, size, size))
-        ImageDraw.Draw(cell).text((6, size // 2 - 6), "unreadable", fill=_TEXT, font=_font(12))
-        return cell
+        # a file that is gone (moved, deleted, a dangling link) says so: "unreadable" sends users
+        # looking for a damaged file that is not there
+        gone = not isinstance(source, Image.Image) and not Path(source).exists()
+        return placeholder_tile("missing" if gone else "unreadable", size)
     image.thumbnail((size, size), Image.Resampling.LANCZOS)  # large images shrink (fast, in place)
     image = ImageOps.contain(image, (size, size), Image.Resampling.LANCZOS)  # small ones grow to fit
     cell.paste(image, ((size - image.width) // 2, (size - image.height) // 2))

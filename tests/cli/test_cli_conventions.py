@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import typer.main as typer_main
 from PIL import Image
 
 import condsim.cli as cli
@@ -112,6 +113,23 @@ def test_help_shows_no_types_and_no_paper_references(
     # the papers' equations live in docs/methods.md: help may point there, never cite them itself
     assert not re.search(r"Eq\. ?\d|(CRL|CLAY|PC-CLIP),? §|(?<!docs/)methods\.md", out), out
     assert "--help" in out
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_prints_brackets_as_written(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str | None
+) -> None:
+    """Help is plain text: "milvus://HOST:PORT[/DB]" once crashed `index --help` as rich markup, and
+    "condsim[ray]" vanished from it; every bracketed fragment of a help text must print as written."""
+    monkeypatch.setenv("COLUMNS", "400")
+    group = typer_main.get_command(cli.app)
+    target = group if command is None else group.commands[command]  # type: ignore[attr-defined]
+    texts = [target.help or "", *(getattr(param, "help", None) or "" for param in target.params)]
+    code, out, err = _run(capsys, *([] if command is None else [command]), "--help")
+    assert code == 0, err
+    shown = " ".join(out.split())
+    for fragment in re.findall(r"\[[^\]\s]*\]", " ".join(texts)):
+        assert fragment in shown, (fragment, out)
 
 
 def test_similar_help_names_values() -> None:

@@ -107,8 +107,8 @@ def test_path_and_min_score_limit_the_results(
     query = images / "a" / "s02.png"
     code, out, _ = run(capsys, "similar", query, "--store", store, "--path", "b/*", "--paths-only")
     assert code == 0 and out.splitlines() and all("/b/" in line for line in out.splitlines())
-    code, out, err = run(capsys, "similar", query, "--store", store, "--min-score", "1.01")
-    assert code == 0 and "no images scoring at least --min-score 1.01" in out + err
+    code, out, err = run(capsys, "similar", query, "--store", store, "--min-score", "1")
+    assert code == 0 and "no images scoring at least --min-score 1" in out + err
 
 
 def test_copy_to_and_link_to_fill_a_folder_and_resolve_clashes(
@@ -144,6 +144,7 @@ def test_duplicates_lists_groups_as_table_json_and_sheet(
     code, out, _ = run(capsys, "duplicates", "--store", store, "--json", "--sheet", sheet)
     envelope = json.loads(out)
     assert code == 0 and envelope["query"]["duplicates"] is True and envelope["method"] == "plain"
+    assert envelope["query"]["threshold"] == 0.985  # the default in force, not null
     copies = [hit for hit in envelope["results"] if hit["path"] in ("a/s00.png", "b/s00.png")]
     assert len(copies) == 2 and {hit["match"] for hit in copies} == {"first", "copy"}
     assert len({hit["group"] for hit in copies}) == 1
@@ -153,8 +154,21 @@ def test_duplicates_lists_groups_as_table_json_and_sheet(
         capsys, "duplicates", "--store", store, "--by", "color", "--threshold", "0.5", "--json"
     )
     assert code == 0 and json.loads(out)["conditions"]["by"] == ["color"]
+    assert json.loads(out)["query"]["threshold"] == 0.5
     code, out, _ = run(capsys, "duplicates", "--store", store, "--rotations", "--json")
     assert code == 0 and json.loads(out)["query"]["rotations"] is True
+
+
+def test_search_not_without_by_says_why_it_is_refused(
+    capsys: pytest.CaptureFixture[str], indexed: tuple[Path, Path]
+) -> None:
+    """`search TEXT --not COND` alone is refused (decided, issue 13): CLAY removes a condition from
+    the subspace of the --by ones, and plain similarity has none; the hint says so."""
+    _, store = indexed
+    code, out, err = run(capsys, "search", "a cube", "--not", "color", "--store", store)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and not out and len(lines) == 2, err
+    assert "--not" in lines[0] and "plain similarity has none" in lines[1] and "--by shape" in lines[1]
 
 
 @pytest.mark.parametrize(
@@ -171,6 +185,8 @@ def test_duplicates_lists_groups_as_table_json_and_sheet(
         (("similar", "{query}", "--path", "nowhere/*"), "matches none of the"),
         (("search", "a cube", "--path", "nowhere/*"), "matches none of the"),
         (("similar", "{query}", "--min-score", "nan"), "--min-score"),
+        (("similar", "{query}", "--min-score", "1.5"), "outside [-1, 1]"),
+        (("search", "a cube", "--min-score", "-2"), "outside [-1, 1]"),
         (("similar", "{query}", "--text", "red", "--text-weight", "0"), "--text-weight"),
         (("similar", "{query}", "--text", "red", "--text-weight", "1.5"), "--text-weight"),
         (("similar", "{query}", "--text", " "), "--text is empty"),

@@ -170,3 +170,20 @@ def test_tiles_are_captioned_with_the_values_they_match(
     (labelled,) = captured["labellings"]  # type: ignore[misc]
     assert labelled.condition == "color" and len(labelled.labels) == 4
     assert sheet.is_file()
+
+
+def test_a_missing_file_is_drawn_missing_and_a_damaged_one_unreadable(tmp_path: Path) -> None:
+    """A tile says why it shows no image: a file that is gone is "missing" (moved or deleted, a
+    dangling link), one that is there but cannot be decoded is "unreadable"."""
+    from condsim.sheets import _thumbnail, placeholder_tile
+
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(b"not a png")
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(tmp_path / "gone.png")
+    missing = placeholder_tile("missing", 96).tobytes()
+    unreadable = placeholder_tile("unreadable", 96).tobytes()
+    assert missing != unreadable
+    assert _thumbnail(tmp_path / "gone.png", 96).tobytes() == missing
+    assert _thumbnail(dangling, 96).tobytes() == missing
+    assert _thumbnail(damaged, 96).tobytes() == unreadable

@@ -145,7 +145,8 @@ def test_path_mask_and_min_score() -> None:
     with pytest.raises(InvalidInputError, match="empty"):
         path_mask(relpaths, " ")
     assert check_min_score(None) is None and check_min_score(1) == 1.0
-    for bad in (float("nan"), float("inf"), "0.5"):
+    assert check_min_score(-1) == -1.0
+    for bad in (float("nan"), float("inf"), "0.5", 1.5, -1.01):
         with pytest.raises(InvalidInputError, match="min_score"):
             check_min_score(bad)  # type: ignore[arg-type]
 
@@ -163,7 +164,7 @@ def test_path_and_min_score_filter_a_query(tmp_path: Path, make_encoder: type, m
         cut = everything[1].score
         above = collection.similar(folder / "dogs" / "i0.png", method="plain", k=5, min_score=cut)
         assert [r.path for r in above] == [r.path for r in everything[:2]]
-        assert collection.similar(folder / "dogs" / "i0.png", method="plain", k=5, min_score=1.5) == []
+        assert collection.similar(folder / "dogs" / "i0.png", method="plain", k=5, min_score=1.0) == []
         searched = collection.search("red", k=5, path="dogs/*", keep_duplicates=True)
         assert {Path(r.path).parent.name for r in searched} == {"dogs"}
         with pytest.raises(InvalidInputError, match="matches none"):

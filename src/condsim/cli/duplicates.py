@@ -32,7 +32,7 @@ Threshold = Annotated[
     typer.Option(
         "--threshold",
         metavar="T",
-        help="cosine at and above which two images are duplicates (default 0.985; with --by 0.85)",
+        help="cosine at and above which two images are duplicates (default 0.985; with --by 0.7)",
         callback=_threshold,
     ),
 ]
@@ -48,8 +48,11 @@ def _envelope(
 ) -> dict[str, Any]:
     """The result envelope (`collection.envelope`) with one entry per image, each also naming its
     group and how it matches the group's first image."""
+    from condsim.collection.duplicates import DEFAULT_CONDITION_THRESHOLD, DEFAULT_THRESHOLD
     from condsim.collection.envelope import condition_summary, result_envelope
 
+    if threshold is None:  # the default in force, so a saved envelope says which bound made its groups
+        threshold = DEFAULT_CONDITION_THRESHOLD if names else DEFAULT_THRESHOLD
     envelope = result_envelope(
         collection,
         [],

@@ -27,7 +27,7 @@ def finetune(
         "default: rendered scenes and cards from the training seeds",
     ),
     steps: int | None = typer.Option(
-        None, "--steps", help="optimiser steps (default 300; --quick 80)", callback=_steps_or_default
+        None, "--steps", help="optimiser steps (default 300; --quick 200)", callback=_steps_or_default
     ),
     quick: bool = typer.Option(False, "--quick", help="fewer images, pairs and steps (minutes on a CPU)"),
     device: options.Device = "auto",

@@ -45,9 +45,9 @@ def index(
         help="embed on the Ray cluster at ADDRESS (auto, ray://HOST:10001); implies --ray",
     ),
 ) -> None:
-    """Index a folder into a store (a folder, milvus-lite:FILE or milvus://HOST:PORT[/DB]): incremental
-    (only new or changed files are embedded), resumable. The model is loaded only when a file is new
-    or changed."""
+    """Index a folder into a store (a folder, milvus-lite:FILE or milvus://HOST:PORT, optionally /DB):
+    incremental (only new or changed files are embedded), resumable. The model is loaded only when a
+    file is new or changed."""
     from condsim.collection import Store, index_folder
     from condsim.collection.backends import is_milvus
     from condsim.collection.ray_index import RayOptions
@@ -61,19 +61,21 @@ def index(
         )
     store_path: str | Path = store if is_milvus(store) else Path(store).expanduser()
     existing_model: tuple[str, int] | None = None
+    existing_source: str | None = None
     if isinstance(store_path, str):
         existing_model = _milvus_store_model(store_path)
     elif (store_path / DATABASE_FILE).is_file():
         try:
             with Store.open(store_path) as existing:
                 existing_model = (existing.model_id, existing.dim)
+                existing_source = existing.model_source
         except StoreCorruptError:
             if not replace:
                 raise
             # --replace rebuilds a damaged store (index_folder), with --model or the default model
     if existing_model is not None:
         # an existing store names its model: it is loaded only if a file is new or changed
-        encoder = store_encoder(model, *existing_model, device)
+        encoder = store_encoder(model, *existing_model, device, existing_source)
     else:
         encoder = load_encoder(model, None, device)
     on_ray = None
@@ -89,6 +91,10 @@ def index(
         prune=prune,
         ray=on_ray,
     )
+    if model is not None and not isinstance(store_path, str) and Path(model).expanduser().is_dir():
+        # so that a later query without --model can say which folder to pass (never loaded from)
+        with Store.open(store_path, verify=False) as indexed:
+            indexed.set_model_source(str(Path(model).expanduser().resolve()))
     print_index_report(report)
     if report.indexed:
         _warn_if_unlike_training_data(store_path, report.model_id)

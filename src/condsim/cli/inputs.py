@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from condsim._text import printable
 from condsim.errors import EmptyConditionError, ImageLoadError, InvalidInputError, ModelLoadError, StoreError
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 #: the environment variable naming the store when --store is left out
 STORE_VARIABLE = "CONDSIM_STORE"
+#: the environment variable naming the model when --model is left out
+MODEL_VARIABLE = "CONDSIM_MODEL"
 #: a file (naming the store on its first line) or a store folder, looked for from the working folder up
 STORE_MARKER = ".condsim"
 
@@ -72,9 +76,15 @@ def _store_named_by(marker: Path) -> Path:
     return store if store.is_absolute() else marker.parent / store
 
 
-def load_encoder(model: str | None, store_model_id: str | None = None, device: str = "auto") -> Encoder:
+def load_encoder(
+    model: str | None,
+    store_model_id: str | None = None,
+    device: str = "auto",
+    model_source: str | None = None,
+) -> Encoder:
     """The encoder named by --model, else the one a store was built with, else the built-in model,
-    loaded now on `device` (--device) behind a status line on stderr."""
+    loaded now on `device` (--device) behind a status line on stderr. `model_source` (the folder a
+    store records it was indexed with) only words the error: it is never loaded from."""
     from condsim._progress import status
     from condsim.encoders import load_encoder
 
@@ -87,6 +97,12 @@ def load_encoder(model: str | None, store_model_id: str | None = None, device: s
         except ModelLoadError as error:
             if error.hint and "--device" in error.hint:  # the device, not the model, is the problem
                 raise
+            if model_source is not None:
+                given = shlex.quote(printable(model_source))
+                raise ModelLoadError(
+                    f"this store was indexed with --model {given}: pass --model {given}",
+                    hint=f"or set {MODEL_VARIABLE}={given} once for this shell",
+                ) from error
             raise ModelLoadError(
                 f"the store was built with model {store_model_id!r}, which cannot be loaded by that name "
                 f"({error})",
@@ -94,7 +110,9 @@ def load_encoder(model: str | None, store_model_id: str | None = None, device: s
             ) from error
 
 
-def store_encoder(model: str | None, model_id: str, dim: int, device: str = "auto") -> Encoder:
+def store_encoder(
+    model: str | None, model_id: str, dim: int, device: str = "auto", model_source: str | None = None
+) -> Encoder:
     """The encoder for a store of `model_id` (`dim`-d). Unless --model names another model, it is a
     `LazyEncoder`: loaded only if something must be embedded (a query image that is not indexed, a
     condition whose prompt embeddings are not cached yet, a new file to index), so a query by an
@@ -104,7 +122,9 @@ def store_encoder(model: str | None, model_id: str, dim: int, device: str = "aut
 
     if model is not None and model.strip() != model_id:
         return load_encoder(model, None, device)
-    return LazyEncoder(lambda: load_encoder(model, model_id, device), model_id=model_id, dim=dim)
+    return LazyEncoder(
+        lambda: load_encoder(model, model_id, device, model_source), model_id=model_id, dim=dim
+    )
 
 
 def open_collection(
@@ -133,7 +153,8 @@ def open_collection(
                         f"no image at {image}", hint="give the path of an image file (or of an indexed image)"
                     )
                 query_path = Path(stored.abspath)
-        encoder = store_encoder(model, opened.model_id, opened.dim, device)
+        source = opened.model_source if isinstance(opened, Store) else None
+        encoder = store_encoder(model, opened.model_id, opened.dim, device, source)
         return Collection(opened, encoder), query_path
     except BaseException:
         opened.close()

@@ -126,7 +126,10 @@ Model = Annotated[
     typer.Option(
         "--model",
         metavar="NAME|DIR",
-        help="encoder name or path; default: the store's model (without a store: the built-in model)",
+        envvar="CONDSIM_MODEL",
+        show_envvar=False,
+        help="encoder name or path; default: $CONDSIM_MODEL, else the store's model (without a store: "
+        "the built-in model)",
     ),
 ]
 
@@ -257,9 +260,14 @@ BatchSize = Annotated[
 # ------------------------------------------------------------------------- query filters and exports
 
 
-def _finite_or_none(value: float | None) -> float | None:
+def _score_or_none(value: float | None) -> float | None:
+    """A --min-score is a cosine: a bound outside [-1, 1] would keep everything or nothing."""
     if value is not None and not math.isfinite(value):
         raise InvalidInputError(f"--min-score {value}: not a number", hint="e.g. --min-score 0.5")
+    if value is not None and not -1.0 <= value <= 1.0:
+        raise InvalidInputError(
+            f"--min-score {value}: outside [-1, 1]", hint="scores are cosines; e.g. --min-score 0.5"
+        )
     return value
 
 
@@ -272,7 +280,7 @@ KeepDuplicates = Annotated[
 MinScore = Annotated[
     float | None,
     typer.Option(
-        "--min-score", metavar="SCORE", help="drop results scoring below this", callback=_finite_or_none
+        "--min-score", metavar="SCORE", help="drop results scoring below this", callback=_score_or_none
     ),
 ]
 PathGlob = Annotated[

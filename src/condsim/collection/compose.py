@@ -139,12 +139,18 @@ def path_mask(relpaths: Sequence[str], glob: str) -> np.ndarray:
 
 
 def check_min_score(min_score: float | None) -> float | None:
-    """`min_score` as a float (None: no minimum); anything but a finite number is refused."""
+    """`min_score` as a float (None: no minimum); anything but a number in [-1, 1] (scores are cosines)
+    is refused, since a bound outside it would keep everything or nothing."""
     if min_score is None:
         return None
-    if isinstance(min_score, bool) or not isinstance(min_score, int | float) or not math.isfinite(min_score):
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not math.isfinite(min_score)
+        or not -1.0 <= min_score <= 1.0
+    ):
         raise InvalidInputError(
-            f"min_score={min_score!r} must be a finite number",
-            hint="e.g. 0.5 (scores are cosines, at most 1)",
+            f"min_score={min_score!r} must be a number in [-1, 1]",
+            hint="e.g. 0.5 (scores are cosines)",
         )
     return float(min_score)

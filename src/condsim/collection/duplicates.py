@@ -34,14 +34,21 @@ An image whose pixels are turned 90° without an EXIF tag is a different picture
 (cosine 0.53-0.99, median 0.86): plainly, 3 of 30 such versions are found (pair recall 0.78 with
 them counted); with `rotations=True` all 30 (precision and recall 1.00 over all 840 pairs; 12 s
 for the 610 images on one CPU thread).
-Under colour and shape (CLAY), pairs of distinct scenes with the same colour and shape are at
->= 0.85 with precision 0.93 (0.84 at 0.80), hence `DEFAULT_CONDITION_THRESHOLD`.
+Under conditions (CLAY z, built-in model, 200 rendered scenes, 19,900 pairs): same-value pairs
+spread widely (colour: median cosine 0.46, 90th percentile 0.71) while different-value pairs stay
+low (median -0.07, 99th percentile 0.43). At 0.70 the pairs found share the value with precision
+0.99 under colour (221 pairs, 11 % of the same-colour pairs), 0.85 under shape, and 0.67 under
+colour and shape together (only 1 % of pairs share both, so a mistake weighs more); at 0.60,
+precision 0.95 / 0.84 / 0.65 with twice the pairs; at 0.85 (the old default) just 25 pairs under
+colour, about the copies alone on a small store. Hence `DEFAULT_CONDITION_THRESHOLD` = 0.70: groups
+of a few look-alikes each, mostly pure; lower it to find more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -58,7 +65,7 @@ if TYPE_CHECKING:
 #: plain-embedding cosine at and above which two images are near duplicates
 DEFAULT_THRESHOLD = 0.985
 #: conditional cosine (every condition's space) at and above which two images match under conditions
-DEFAULT_CONDITION_THRESHOLD = 0.85
+DEFAULT_CONDITION_THRESHOLD = 0.70
 #: rows compared per block when looking for pairs (memory: CHUNK × N floats per space)
 CHUNK = 1024
 #: the turns `find_duplicates(rotations=True)` tries: a picture whose pixels were turned, not its EXIF tag
@@ -139,13 +146,17 @@ def duplicate_pairs(
 
 
 def leader_groups(
-    hashes: Sequence[str], pairs: tuple[np.ndarray, np.ndarray], sizes: Sequence[int] | None = None
+    hashes: Sequence[str],
+    pairs: tuple[np.ndarray, np.ndarray],
+    sizes: Sequence[int] | None = None,
+    links: Sequence[bool] | None = None,
 ) -> list[list[int]]:
     """Groups of positions (module docstring): images with the same hash always share a group; then
     the image with the most duplicates (pairs) leads a group of its ungrouped duplicates, and so on;
     of images with as many duplicates, the largest file (`sizes`, the best version to keep) leads,
-    then the lower position. Only groups of two or more are returned, each led by its leader, then
-    in position order."""
+    then the lower position. Of files with the same content, a real file comes before a symbolic
+    link (`links`), so a group never presents a link as the picture to keep. Only groups of two or
+    more are returned, each led by its leader, then in position order."""
     leader_of: dict[str, int] = {}
     node_of = np.empty(len(hashes), dtype=np.int64)
     for position, content in enumerate(hashes):
@@ -158,6 +169,9 @@ def leader_groups(
     copies: dict[int, list[int]] = {}
     for position, node in enumerate(node_of.tolist()):
         copies.setdefault(node, []).append(position)
+    if links is not None:
+        for node, positions in copies.items():
+            copies[node] = sorted(positions, key=lambda position: (bool(links[position]), position))
     size_of = list(sizes) if sizes is not None else [0] * len(hashes)
     order = sorted(copies, key=lambda node: (-len(neighbours.get(node, ())), -size_of[node], node))
     grouped: set[int] = set()
@@ -270,8 +284,9 @@ def find_duplicates(
         turned_score = dict(zip(pairs, scores.tolist(), strict=True))
         first, second = np.concatenate([first, turned_first]), np.concatenate([second, turned_second])
     groups: list[DuplicateGroup] = []
+    links = [Path(collection.locate(item)).is_symlink() for item in items]
     for positions in leader_groups(
-        [item.hash for item in items], (first, second), [item.size for item in items]
+        [item.hash for item in items], (first, second), [item.size for item in items], links
     ):
         leader = positions[0]
         members: list[DuplicateMember] = []

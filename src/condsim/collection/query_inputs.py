@@ -113,8 +113,12 @@ def check_conditions(
             spelling,
             "not",
             f"it removes a condition from the {spelling.of('by')} ones, and there is none",
-            f"e.g. {spelling.set('by', 'shape')} {spelling.set('not', 'color')} (same shape, whatever "
-            "the colour)",
+            # CLAY takes the negative prompts' directions out of the subspace the positive prompts span;
+            # the plain embedding is not such a subspace, and cutting those directions out of all of it
+            # is no method the papers define or that we measured, so it is refused, not guessed
+            f"CLAY removes it from the subspace of a {spelling.of('by')} condition; plain similarity has "
+            f"none: e.g. {spelling.set('by', 'shape')} {spelling.set('not', 'color')} (same shape, "
+            "whatever the colour)",
         )
     if negative and method != "clay":
         raise _refuse(

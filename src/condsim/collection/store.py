@@ -446,6 +446,11 @@ class Store(StoreReader):
         with self._transaction():
             self._set_meta({"root": root})
 
+    def set_model_source(self, source: str) -> None:
+        """Record the local model folder this store was indexed with (see `model_source`)."""
+        with self._transaction():
+            self._set_meta({"model_source": source})
+
     def record_failures(self, failures: Sequence[tuple[str, str, str]]) -> None:
         """Replace the list of (relpath, abspath, reason) the last run could not embed."""
         with self._transaction():

@@ -207,6 +207,13 @@ class StoreReader:
         return self._meta_value("root")
 
     @property
+    def model_source(self) -> str | None:
+        """The local folder `--model` named when this store was indexed (None: a model name). Shown in
+        errors only, never loaded from: nothing read from a store is trusted to pick code or weights."""
+        rows = self._fetch("SELECT value FROM meta WHERE key='model_source'")
+        return str(rows[0][0]) if rows else None
+
+    @property
     def n_rows(self) -> int:
         """Committed rows in the embedding file (live rows plus holes left by removals)."""
         return self._meta_int("n_rows")

@@ -33,8 +33,8 @@ The method is PC-CLIP's (text tower only, symmetric InfoNCE at temperature 1, Ad
 decay, weight average with the base); the learning rate, batch, steps, trained layers, pair mix and
 α are condsim's choices for a small text tower on a CPU. PC-CLIP evaluates α = 0.5; condsim's
 default 0.75 was chosen on the built-in model's default run, where 0.5 stops clevr4 count difference
-accuracy at 88 % and 0.75 reaches 92 % with colour and shape zero-shot within a point of the base
-(`condsim.training.pcclip.finetune.OUR_WEIGHT_ALPHA`).
+accuracy at 88 % and 0.75 reaches 92 % with colour and shape zero-shot kept (`--quick`, a shorter
+run, keeps 0.5; see `condsim.training.pcclip.finetune`).
 
 ## Before / after
 
