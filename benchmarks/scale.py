@@ -6,7 +6,7 @@ approximate index cannot find neighbours trivially). A condition is a CLAY space
 is what a backend indexes per condition. Backends, side by side in one process:
 
   exact          numpy scan of the (N × d) or (N × k) matrix + top-10 (the reference for recall)
-  faiss-hnsw     FAISS IndexHNSWFlat (M 32, efConstruction 80, efSearch 256), inner product
+  faiss-hnsw     FAISS IndexHNSWFlat (M 32, efConstruction 80, efSearch 512), inner product
   faiss-ivf      FAISS IndexIVFFlat (2·√N lists, nprobe 64)
   milvus-lite    Milvus Lite through pymilvus (gRPC on 127.0.0.1, HNSW M 32): the --store milvus-lite path
   rawmap-*       conditional only, no materialisation: the query is mapped back through W (q' = W z_q)

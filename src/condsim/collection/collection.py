@@ -33,7 +33,7 @@ import hashlib
 import os
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,19 +41,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from condsim._files import file_sha256
-from condsim.collection import ranking
 from condsim.collection.backends import is_milvus
 from condsim.collection.backends.faiss_index import AnnConfig
 from condsim.collection.backends.local import LocalBackend
-from condsim.collection.backends.protocol import RAW, StorageBackend
+from condsim.collection.backends.protocol import StorageBackend
 from condsim.collection.cache import ArrayCache
 from condsim.collection.duplicates import DEFAULT_THRESHOLD, check_threshold
 from condsim.collection.index_plan import is_storable_name
-from condsim.collection.index_search import IndexedTerm, ranked_by_index
 from condsim.collection.integrity import verify_embeddings
 from condsim.collection.queries import Queries, Query, QueryInput, one_version
-from condsim.collection.query_inputs import check_weight
-from condsim.collection.space_cache import ConditionLike, SpaceCache, vector_set_name
+from condsim.collection.score_terms import ScoreTerms
+from condsim.collection.space_cache import ConditionLike, SpaceCache
 from condsim.collection.store import CACHE_DIR, Item, Store, StoreChangedError
 from condsim.collection.store_format import corrupt, damaged_rows
 from condsim.collection.stored_files import StoredFiles
@@ -70,7 +68,6 @@ from condsim.methods import (
     EmbeddedCondition,
     SpaceOptions,
     check_method,
-    normalize_weights,
     normalized_mean,
     unit_rows,
 )
@@ -79,7 +76,6 @@ if TYPE_CHECKING:
     from condsim.collection.backends.milvus import MilvusBackend
     from condsim.conditions.condition import Condition
     from condsim.encoders.base import Encoder
-    from condsim.methods.spaces import ConditionalSpace
 
 __all__ = ["Collection", "ConditionLike", "EmbeddedCondition", "QueryInput", "Result"]
 
@@ -116,7 +112,7 @@ class Result:
         }
 
 
-class Collection(Queries, StoredFiles):
+class Collection(ScoreTerms, Queries, StoredFiles):
     """A store opened for search. Build one with `Collection.open(store_dir)`.
 
     Parameters (after the store): `encoder` (default: loaded on first need from the model recorded
@@ -379,79 +375,6 @@ class Collection(Queries, StoredFiles):
 
         return np.asarray(self.cache.get_or_compute("mean", "db", compute, tag=self._tag))
 
-    # ------------------------------------------------------------------ conditions
-    def _terms(
-        self,
-        by: Sequence[ConditionLike],
-        method: str,
-        not_: Sequence[ConditionLike],
-        weights: Mapping[str, float] | None,
-        combine: str,
-    ) -> list[ranking.Term]:
-        """One score term per condition ("mean"), or one for all of them ("stack")."""
-        fitted = self._fitted_terms(by, method, not_, weights, combine)
-        return [
-            ranking.Term(name, weight, space, self._transformed(method, space), prompts)
-            for name, weight, space, prompts in fitted
-        ]
-
-    def _transformed(self, method: str, space: ConditionalSpace) -> np.ndarray:
-        return self._spaces.transformed(method, space, self._database, self._tag)
-
-    def _fitted_terms(
-        self,
-        by: Sequence[ConditionLike],
-        method: str,
-        not_: Sequence[ConditionLike],
-        weights: Mapping[str, float] | None,
-        combine: str,
-    ) -> list[tuple[str, float, ConditionalSpace, np.ndarray]]:
-        """(name, weight, fitted space, prompt embeddings) of each score term, nothing transformed yet."""
-        resolved = [self._spaces.resolve(condition) for condition in by]
-        names = [item.name for item in resolved]
-        negatives = [self._spaces.resolve(condition) for condition in not_]  # checked in `_scores`
-        weight_of = _condition_weights(names, weights, combine)
-        groups = [resolved] if combine == "stack" else [[item] for item in resolved]
-        terms = []
-        for group in groups:
-            space = self._spaces.fitted(method, group, self.image_mean, negatives=negatives)
-            name = "+".join(item.name for item in group)
-            prompts = np.vstack([item.prompts_for(method) for item in group])
-            terms.append((name, weight_of.get(name, 1.0), space, prompts))
-        return terms
-
-    def _uses_index(self) -> bool:
-        """Whether top-k queries go through the backend's index: always for Milvus, for a local store
-        above the FAISS threshold (`AnnConfig.threshold`) unless damaged rows are left out."""
-        return not self._damaged and self.backend.indexed_search()
-
-    def _ranked_by_index(
-        self,
-        query: Query,
-        by: Sequence[ConditionLike],
-        method: str,
-        not_: Sequence[ConditionLike],
-        weights: Mapping[str, float] | None,
-        combine: str,
-        k: int,
-        *,
-        text_query: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray, ranking.Contributions]:
-        """Top k from the backend's vector sets (`index_search.py`): the raw set for plain similarity,
-        each term's materialised set (built on its first query, rebuilt when the store changed)."""
-        if method == "plain" or not by:
-            terms = [IndexedTerm("", 1.0, RAW, query.embeddings)]
-        else:
-            terms = []
-            space_method = "clay" if method == "rerank" else method
-            for name, weight, space, _ in self._fitted_terms(by, space_method, not_, weights, combine):
-                vector_set = vector_set_name(space_method, space)
-                self.backend.materialize(vector_set, space.transform)
-                to_space = space.transform_texts if text_query else space.transform
-                mapped = np.asarray(to_space(query.embeddings), dtype=np.float32)
-                terms.append(IndexedTerm(name, weight, vector_set, mapped))
-        return ranked_by_index(self.backend, terms, query.own_rows, k)
-
     # ------------------------------------------------------------------ queries
     def _embed_queries(self, queries: Sequence[QueryInput] | np.ndarray) -> Query:
         if isinstance(queries, np.ndarray):
@@ -666,21 +589,3 @@ def _content_hash(query: QueryInput) -> str | None:
         except OSError:
             return None
     return None
-
-
-def _condition_weights(
-    names: list[str], weights: Mapping[str, float] | None, combine: str
-) -> dict[str, float]:
-    """Each condition's weight w_c by name (`condsim.methods.normalize_weights`; a condition that
-    `weights` leaves out weighs 1 before normalisation)."""
-    if weights is None:
-        return dict(zip(names, normalize_weights(None, len(names)).tolist(), strict=True))
-    if combine == "stack":
-        raise InvalidInputError("weights are not used with combine='stack'", hint="use combine='mean'")
-    unknown = set(weights) - set(names)
-    if unknown:
-        raise InvalidInputError(
-            f"weights name conditions not in by: {sorted(unknown)}", hint=f"weights may use {names}"
-        )
-    values = [check_weight(name, weights.get(name, 1.0)) for name in names]
-    return dict(zip(names, normalize_weights(values, len(names)).tolist(), strict=True))

@@ -30,7 +30,6 @@ database. Everything read from a store is untrusted: see `store_format.py`.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import sqlite3
@@ -54,6 +53,7 @@ from condsim.collection.store_format import (
     INDEX_HINT,
     LOCK_FILE,
     STRAY_FILE,
+    BlockChecksums,
     StoreExistsError,
     blocks_touched,
     build_database,
@@ -68,10 +68,10 @@ from condsim.collection.store_reader import (
     Item,
     NewItem,
     StoreChangedError,
-    StoreReader,
     check_format_version,
     rows_crc,
 )
+from condsim.collection.store_sum import RunningSum
 from condsim.errors import CondsimWarning, StoreError, StoreModelMismatchError
 
 try:  # POSIX advisory locks; on platforms without fcntl writers are not locked
@@ -95,15 +95,7 @@ __all__ = [
 _COMPACT_ROWS = 64 * BLOCK_ROWS
 
 
-def unit_row_sum(embeddings: np.ndarray) -> np.ndarray:
-    """Σ of the rows of `embeddings` after normalising each to unit length, as float64 (d,): the term
-    a batch adds to (or removes from) a store's running sum (`normalized_mean` counts rows the same way)."""
-    matrix = np.asarray(embeddings, dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.asarray((matrix / np.maximum(norms, 1e-12)).sum(axis=0), dtype=np.float64)
-
-
-class Store(StoreReader):
+class Store(RunningSum):
     """Embeddings (memory-mapped) + SQLite metadata of one indexed folder.
 
     Open an existing store with `Store.open(path)`; create one with `Store.create(path, model_id, dim)`
@@ -459,27 +451,6 @@ class Store(StoreReader):
                 "INSERT OR REPLACE INTO failures(relpath, abspath, reason) VALUES (?, ?, ?)", failures
             )
 
-    # ------------------------------------------------------------------ the running sum
-    def embedding_sum(self) -> tuple[np.ndarray, int]:
-        """(Σ of the unit-normalised embeddings of every item as float64 (dim,), item count): the
-        running sum behind the database mean µ_db that CLAY aligns to (O(d) instead of a pass over N).
-
-        `add`, `remove` and `update_paths` keep it up to date in the transaction of their change,
-        recorded with the version it belongs to; a sum recorded for another version (a store from an
-        older condsim, a compaction that replaced damaged rows) is recomputed from the rows, never used.
-        """
-        recorded = self._fetch("SELECT value FROM meta WHERE key='embedding_sum'")
-        version, _, payload = str(recorded[0][0] if recorded else "").partition(":")
-        if version == str(self.version) and payload:
-            total = np.frombuffer(base64.b64decode(payload), dtype="<f8")
-            if total.shape == (self.dim,):
-                return total.copy(), len(self)
-        live = self.live_rows()
-        total = np.zeros(self.dim, dtype=np.float64)
-        for start in range(0, len(live), _COMPACT_ROWS):
-            total += unit_row_sum(self.vectors(live[start : start + _COMPACT_ROWS]))
-        return total, len(live)
-
     def _rows_where(self, column: str, values: Sequence[object]) -> list[int]:
         """Rows of the items whose `column` ("id" or "relpath") is one of `values`."""
         return [int(row) for row, _ in self._fetch_rows_ids(column, values)]
@@ -496,17 +467,6 @@ class Store(StoreReader):
                 ).fetchall()
             ]
         return found
-
-    def _shifted_sum(self, added: np.ndarray | None, removed_rows: Sequence[int]) -> dict[str, str]:
-        """Inside a write transaction, before `_bump`: the meta entry of the running sum once `added`
-        embeddings come in and the rows `removed_rows` go, recorded for the version `_bump` writes."""
-        total, _ = self.embedding_sum()
-        if added is not None and len(added):
-            total += unit_row_sum(added)
-        if len(removed_rows):
-            total -= unit_row_sum(self.vectors(sorted(set(removed_rows))))
-        payload = base64.b64encode(np.asarray(total, dtype="<f8").tobytes()).decode()
-        return {"embedding_sum": f"{self.version + 1}:{payload}"}
 
     def holes(self) -> int:
         """Rows in the embedding file that no item references."""
@@ -533,7 +493,7 @@ class Store(StoreReader):
         source = self._readable_rows()
         intact = self._intact_blocks(source)
         replaced_rows = np.fromiter(replaced, dtype=np.int64, count=len(replaced))
-        checksums = _BlockChecksums(self._row_bytes)
+        checksums = BlockChecksums(self._row_bytes)
         try:
             with store_errors(self.path), atomic_write(self.path / new_name) as handle:
                 for begin in range(0, len(live), _COMPACT_ROWS):
@@ -616,30 +576,3 @@ class Store(StoreReader):
 
 class _SkipCompaction(Exception):
     """Raised inside `compact` to abandon the new file (atomic_write removes it)."""
-
-
-class _BlockChecksums:
-    """Running (block, rows, crc32) of a file written front to back, one entry per BLOCK_ROWS rows."""
-
-    def __init__(self, row_bytes: int) -> None:
-        self.row_bytes = row_bytes
-        self.blocks: list[tuple[int, int, int]] = []
-        self._rows = 0
-        self._crc = 0
-
-    def feed(self, data: bytes) -> None:
-        offset = 0
-        while offset < len(data):
-            take = min(BLOCK_ROWS - self._rows, (len(data) - offset) // self.row_bytes)
-            self._crc = zlib.crc32(data[offset : offset + take * self.row_bytes], self._crc)
-            self._rows += take
-            offset += take * self.row_bytes
-            if self._rows == BLOCK_ROWS:
-                self.blocks.append((len(self.blocks), BLOCK_ROWS, self._crc))
-                self._rows, self._crc = 0, 0
-
-    def finish(self) -> list[tuple[int, int, int]]:
-        if self._rows:
-            self.blocks.append((len(self.blocks), self._rows, self._crc))
-            self._rows, self._crc = 0, 0
-        return self.blocks

@@ -282,3 +282,30 @@ def remove_store_files(directory: Path) -> None:
         for entry in os.scandir(cache):
             if entry.name.endswith(".npy") and not entry.is_dir(follow_symlinks=False):
                 os.unlink(entry.path)
+
+
+class BlockChecksums:
+    """Running (block, rows, crc32) of a file written front to back, one entry per BLOCK_ROWS rows."""
+
+    def __init__(self, row_bytes: int) -> None:
+        self.row_bytes = row_bytes
+        self.blocks: list[tuple[int, int, int]] = []
+        self._rows = 0
+        self._crc = 0
+
+    def feed(self, data: bytes) -> None:
+        offset = 0
+        while offset < len(data):
+            take = min(BLOCK_ROWS - self._rows, (len(data) - offset) // self.row_bytes)
+            self._crc = zlib.crc32(data[offset : offset + take * self.row_bytes], self._crc)
+            self._rows += take
+            offset += take * self.row_bytes
+            if self._rows == BLOCK_ROWS:
+                self.blocks.append((len(self.blocks), BLOCK_ROWS, self._crc))
+                self._rows, self._crc = 0, 0
+
+    def finish(self) -> list[tuple[int, int, int]]:
+        if self._rows:
+            self.blocks.append((len(self.blocks), self._rows, self._crc))
+            self._rows, self._crc = 0, 0
+        return self.blocks

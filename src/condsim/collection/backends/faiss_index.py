@@ -49,7 +49,7 @@ class AnnConfig:
     threshold: int = 100_000
     hnsw_m: int = 32
     ef_construction: int = 80
-    ef_search: int = 256
+    ef_search: int = 512
     ivf_lists: int | None = None
     nprobe: int = 64
 
