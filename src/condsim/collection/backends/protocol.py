@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from condsim.collection.store import Item, NewItem
+from condsim.methods import top_k
 
 #: name of the raw vector set (the stored image embeddings themselves)
 RAW = "raw"
@@ -190,9 +191,9 @@ def pad_results(scores: list[np.ndarray], rows: list[np.ndarray], k: int) -> tup
 def exact_top_k(
     queries: np.ndarray, matrix: np.ndarray, rows: np.ndarray, k: int, exclude_rows: Sequence[int | None] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k of `queries @ matrix.T` where row i of `matrix` is store row `rows[i]` (FAISS shapes).
-
-    Ties are broken by the lower row, the rule of `Collection`'s exact ranking.
+    """Exact top-k of `queries @ matrix.T` where row i of `matrix` is store row `rows[i]` (ascending;
+    FAISS shapes). Ranked by `condsim.methods.top_k`, the one tie rule (the lower row first, also
+    across the cut at k); an excluded row and a non-finite score are never returned.
     """
     scores = np.asarray(queries @ matrix.T, dtype=np.float32)
     excluded = list(exclude_rows) + [None] * (len(queries) - len(exclude_rows))
@@ -201,14 +202,11 @@ def exact_top_k(
             position = np.searchsorted(rows, row)
             if position < len(rows) and rows[position] == row:
                 scores[index, position] = -np.inf
-    take = min(k, scores.shape[1])
-    all_scores: list[np.ndarray] = []
-    all_rows: list[np.ndarray] = []
-    for index in range(len(queries)):
-        candidates = np.argpartition(-scores[index], take - 1)[:take] if take else np.zeros(0, np.int64)
-        order = np.lexsort((rows[candidates], -scores[index, candidates]))
-        picked = candidates[order]
-        keep = np.isfinite(scores[index, picked])
-        all_scores.append(scores[index, picked][keep])
-        all_rows.append(rows[picked][keep])
-    return pad_results(all_scores, all_rows, k)
+    scores[np.isnan(scores)] = -np.inf
+    best, positions = top_k(scores, k)
+    finite = np.isfinite(best)
+    return pad_results(
+        [query_best[keep] for query_best, keep in zip(best, finite, strict=True)],
+        [rows[query_positions[keep]] for query_positions, keep in zip(positions, finite, strict=True)],
+        k,
+    )
