@@ -129,7 +129,7 @@ def test_disk_full_on_a_small_tmpfs(tmp_path: Path, fake_encoder, make_image) ->
         for stray in mount.glob("s/*.tmp"):
             raise AssertionError(f"temporary left behind: {stray}")
     finally:
-        os.system(f"umount {mount}")
+        os.system(f"umount -l {mount}")
 
 
 def test_creating_a_store_on_a_full_tmpfs(tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ def test_creating_a_store_on_a_full_tmpfs(tmp_path: Path) -> None:
         with Store.open_or_create(mount / "s", "m", 8) as store:
             assert len(store) == 0
     finally:
-        os.system(f"umount {mount}")
+        os.system(f"umount -l {mount}")
 
 
 def test_store_add_after_enospc_is_consistent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -261,7 +261,7 @@ def small_tmpfs(mount: Path, size: str) -> Iterator[bool]:
     try:
         yield True
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def disk_full(workdir: Path, *, images: int = 60, seed: int = 2) -> dict[str, Any]:
