@@ -69,6 +69,28 @@ def _check_outputs(as_json: bool, paths_only: bool, copy_to: str | None, link_to
         export_folder(link_to, "--link-to", create=False)
 
 
+def _query_conditions(
+    by: Sequence[str] | None,
+    not_: Sequence[str] | None,
+    weight: Sequence[str] | None,
+    method: str,
+    prompts: Sequence[str] | None,
+    llm: bool,
+    *,
+    outputs: tuple[bool, bool, str | None, str | None],
+) -> tuple[list[str], list[str], dict[str, Condition], dict[str, float] | None]:
+    """The checks and resolution `similar` and `search` share: condition names, output flags, the
+    conditions themselves and their weights, each refused in one line before any model loads."""
+    from condsim.collection.query_inputs import check_conditions, parse_weights
+
+    names, negatives = list(by or []), list(not_ or [])
+    check_conditions(names, negatives, method, cli_spelling(), has_weights=bool(weight))
+    _check_outputs(*outputs)
+    conditions = resolve_conditions([*names, *negatives], prompts, llm)
+    weights = parse_weights(weight or [], {name: conditions[name] for name in names}, cli_spelling())
+    return names, negatives, conditions, weights
+
+
 def _report(
     collection: Collection,
     results: list[Result],
@@ -137,15 +159,11 @@ def similar(
     device: options.Device = "auto",
 ) -> None:
     """Images similar to IMAGE, under conditions (--by) or plainly; --text "but red" shifts the query."""
-    from condsim.collection.query_inputs import check_conditions, parse_weights
-
-    names, negatives = list(by or []), list(not_ or [])
-    check_conditions(names, negatives, method, cli_spelling(), has_weights=bool(weight))
     if text is not None and not text.strip():
         raise InvalidInputError("--text is empty", hint='e.g. --text "but red"')
-    _check_outputs(as_json, paths_only, copy_to, link_to)
-    conditions = resolve_conditions([*names, *negatives], prompts, llm)
-    weights = parse_weights(weight or [], {name: conditions[name] for name in names}, cli_spelling())
+    names, negatives, conditions, weights = _query_conditions(
+        by, not_, weight, method, prompts, llm, outputs=(as_json, paths_only, copy_to, link_to)
+    )
     collection, query_path = open_collection(store, model, image, device)
     assert query_path is not None
     label = describe(names, negatives, method) + (f", shifted by {text!r}" if text else "")
@@ -217,13 +235,9 @@ def search(
     device: options.Device = "auto",
 ) -> None:
     """Images that match a text, plainly or inside a condition's space."""
-    from condsim.collection.query_inputs import check_conditions, parse_weights
-
-    names, negatives = list(by or []), list(not_ or [])
-    check_conditions(names, negatives, method, cli_spelling(), has_weights=bool(weight))
-    _check_outputs(as_json, paths_only, copy_to, link_to)
-    conditions = resolve_conditions([*names, *negatives], prompts, llm)
-    weights = parse_weights(weight or [], {name: conditions[name] for name in names}, cli_spelling())
+    names, negatives, conditions, weights = _query_conditions(
+        by, not_, weight, method, prompts, llm, outputs=(as_json, paths_only, copy_to, link_to)
+    )
     label = describe(names, negatives, method)
     with open_collection(store, model, device=device)[0] as collection:
         results = collection.search(

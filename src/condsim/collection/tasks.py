@@ -202,17 +202,7 @@ def classify_collection(
     if not labelled_images:
         raise InvalidInputError("no labelled images were given", hint="label a few images of each class")
     paths, features = collection.features(condition, method=method, crl_normalize="fewshot")
-    position = {path: index for index, path in enumerate(paths)}
-    label_of_row: dict[int, str] = {}
-    for example in labelled_images:
-        item = collection.find(example.path)
-        if item is None or collection.locate(item) not in position:
-            where = f"{example.origin}: " if example.origin else ""
-            raise InvalidInputError(
-                f"{where}{example.path} is not in the store",
-                hint="label images of the indexed folder (absolute paths or relative to it)",
-            )
-        label_of_row[position[collection.locate(item)]] = example.label
+    label_of_row = labelled_rows(collection, labelled_images, paths)
     labelled = {label: 0 for label in sorted(set(label_of_row.values()))}
     for label in label_of_row.values():
         labelled[label] += 1
@@ -399,3 +389,22 @@ def rank_collection(collection: Collection, more: str, less: str | None = None, 
     top = [RankedImage(paths[row], float(scores[row])) for row in order[:k].tolist()]
     bottom = [RankedImage(paths[row], float(scores[row])) for row in order[::-1][:k].tolist()]
     return Ranking(tuple(sides), top, bottom)
+
+
+def labelled_rows(
+    collection: Collection, examples: Sequence[LabelledImage], paths: Sequence[str]
+) -> dict[int, str]:
+    """Position in `paths` (a `features` row order) -> label, for each labelled example; an example
+    that is not in the store is a one-line error naming where it came from."""
+    position = {path: index for index, path in enumerate(paths)}
+    rows: dict[int, str] = {}
+    for example in examples:
+        item = collection.find(example.path)
+        if item is None or collection.locate(item) not in position:
+            where = f"{example.origin}: " if example.origin else ""
+            raise InvalidInputError(
+                f"{where}{example.path} is not in the store",
+                hint="label images of the indexed folder (absolute paths or relative to it)",
+            )
+        rows[position[collection.locate(item)]] = example.label
+    return rows

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from condsim.collection.tasks import Classification, LabelledImage, Prediction
+from condsim.collection.tasks import Classification, LabelledImage, Prediction, labelled_rows
 from condsim.conditions.rewording import difference_sentence
 from condsim.errors import InvalidInputError
 from condsim.methods import COMPARATIVE_ALPHA, comparative_class_prompts, most_confused_pairs, unit_rows
@@ -59,23 +59,6 @@ class ZeroShotClassification:
     comparative: ComparativeReport | None
 
 
-def _labelled_rows(
-    collection: Collection, examples: Sequence[LabelledImage], paths: list[str]
-) -> dict[int, str]:
-    position = {path: index for index, path in enumerate(paths)}
-    rows: dict[int, str] = {}
-    for example in examples:
-        item = collection.find(example.path)
-        if item is None or collection.locate(item) not in position:
-            where = f"{example.origin}: " if example.origin else ""
-            raise InvalidInputError(
-                f"{where}{example.path} is not in the store",
-                hint="label images of the indexed folder (absolute paths or relative to it)",
-            )
-        rows[position[collection.locate(item)]] = example.label
-    return rows
-
-
 def _halves(rows: dict[int, str], seed: int) -> tuple[list[int], list[int]]:
     """Per class, a seeded shuffle of its labelled rows: the first half (rounded up) validates, the
     rest tests."""
@@ -110,7 +93,7 @@ def zero_shot_classify(
     if not labelled_images:
         raise InvalidInputError("no labelled images were given", hint="label a few images of each class")
     paths, embeddings = collection.features(None)
-    rows = _labelled_rows(collection, labelled_images, paths)
+    rows = labelled_rows(collection, labelled_images, paths)
     classes = sorted(set(rows.values()))
     if len(classes) < 2:
         raise InvalidInputError(

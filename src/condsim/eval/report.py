@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from condsim.eval.charts import bar_chart, line_panels
+from condsim.eval.stages import RESULT_KEYS
 
 #: CLAY Table 2(b) / Table 4 (mAP): suite -> condition -> {paper row: value}
 PAPER_RETRIEVAL: dict[str, dict[str, dict[str, float]]] = {
@@ -66,20 +67,8 @@ PAPER_FEWSHOT: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
     },
 }
 SUITE_NAMES = ("clevr4", "cards", "objects", "flat")
-_NOT_SUITES = (
-    "intervals",
-    "topk",
-    "zero_shot",
-    "prompts",
-    "multi_condition",
-    "clustering",
-    "fewshot",
-    "difference",
-    "ranking",
-    "comparative",
-    "sensitivity",
-    "meta",
-)
+#: top-level results.json keys that are not a suite's own retrieval table
+_NOT_SUITES = (*RESULT_KEYS, "sensitivity", "meta")
 
 
 def suite_names(results: Mapping[str, Any]) -> list[str]:
