@@ -268,6 +268,18 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     assert response.status_code == 404 and response.json()["detail"] == "Not Found"
 
 
+
+def test_the_api_reference_is_served_locally(client: TestClient) -> None:
+    """/docs is condsim's own page (FastAPI's Swagger UI would fetch its code from a CDN), drawn from
+    /openapi.json by a script condsim serves; ReDoc, which also needs a CDN, is not offered."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "cdn" not in page.text.lower() and 'src="/static/docs.js"' in page.text
+    assert client.get("/static/docs.js").status_code == 200
+    assert "/api/similar" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/redoc").status_code == 404
+
+
 # ---------------------------------------------------------------------------------------------- security
 def test_token_is_required_on_the_api(token_client: TestClient) -> None:
     for url in ("/api/health", f"/api/similar?image={QUERY}", "/api/images/1", "/api/images/1/thumbnail"):

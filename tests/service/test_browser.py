@@ -175,3 +175,27 @@ def test_click_an_image_add_color_and_see_same_coloured_results(
     driver.get(driver.current_url)  # type: ignore[attr-defined]
     wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "list-title"), "by color"))
     assert _result_paths(driver) == shown
+
+
+def test_the_api_reference_renders_offline_from_the_servers_own_schema(
+    server: str,
+    browser: object,
+) -> None:
+    """/docs draws every endpoint from /openapi.json with condsim's own script: no CDN involved
+    (the browser profile has background networking off, and the page loads nothing from elsewhere)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server}/docs")  # type: ignore[attr-defined]
+    WebDriverWait(browser, 30).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#api .api-operation"))
+    )
+    titles = [node.text for node in browser.find_elements(By.CSS_SELECTOR, "#api h3")]  # type: ignore[attr-defined]
+    assert "GET /api/similar" in titles and "GET /api/conditions" in titles
+    parameters = [node.text for node in browser.find_elements(By.CSS_SELECTOR, "#api .api-name")]  # type: ignore[attr-defined]
+    assert {"k", "by"} <= set(parameters)
+    sources = browser.execute_script(  # type: ignore[attr-defined]
+        "return performance.getEntriesByType('resource').map(entry => entry.name)"
+    )
+    assert sources and all(source.startswith(server) for source in sources)

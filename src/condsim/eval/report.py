@@ -15,6 +15,13 @@ from typing import Any
 
 from condsim.eval.charts import bar_chart, line_panels
 from condsim.eval.stages import RESULT_KEYS
+from condsim.eval.summary import (
+    combine_rows,
+    prompt_gain_rows,
+    reference_rows,
+    rerank_rows,
+    sensitivity_rows,
+)
 
 #: CLAY Table 2(b) / Table 4 (mAP): suite -> condition -> {paper row: value}
 PAPER_RETRIEVAL: dict[str, dict[str, dict[str, float]]] = {
@@ -173,11 +180,18 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     meta = results.get("meta", {})
     settings = meta.get("settings", {})
     parts = ["# condsim bench results", ""]
+    versions = ", ".join(f"{name} {version}" for name, version in meta.get("versions", {}).items())
     parts.append(
         f"Model: `{meta.get('model_id', '?')}`; commit `{meta.get('commit', '?')}`; "
-        f"versions `{meta.get('versions', {})}`; total {meta.get('seconds', '?')} s."
+        f"versions: {versions or '?'}; total {meta.get('seconds', '?')} s on {meta.get('jobs', 1)} worker(s)."
     )
-    parts += ["", f"Settings: `{settings}`.", "", _PREAMBLE.format(splits=settings.get("split_seeds", "?"))]
+    parts += [
+        "",
+        f"Settings: {_settings_text(settings)}.",
+        "",
+        _PREAMBLE.format(splits=settings.get("split_seeds", "?")),
+    ]
+    parts += ["", *summary_section(results)]
     for suite in suite_names(results):
         parts += ["", f"## {suite}", ""]
         parts += _suite_header(
@@ -236,6 +250,148 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         parts += ["", *sensitivity_section(sensitivity)]
     parts.append("")
     return "\n".join(parts)
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1f}"
+
+
+def _settings_text(settings: Mapping[str, Any]) -> str:
+    """`name value; …` with lists and mappings spelled out instead of Python reprs."""
+
+    def spelled(value: Any) -> str:
+        if isinstance(value, Mapping):
+            return ", ".join(f"{key} {spelled(item)}" for key, item in value.items())
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return str(value)
+
+    return "; ".join(f"{name.replace('_', ' ')}: {spelled(value)}" for name, value in settings.items()) or "?"
+
+
+def summary_section(results: Mapping[str, Any]) -> list[str]:
+    """The derived comparisons (`condsim.eval.summary`): each method against the zero-shot reference,
+    how much of CLAY's gain the prompts carry, what re-ranking changes at the top, `stack` vs `mean`,
+    and the hyper-parameters chosen on validation."""
+    suites = suite_names(results)
+    parts = ["## Summary: what each method adds", ""]
+    rows = reference_rows(results, suites)
+    if rows:
+        # "above" as the table shows it: a margin that rounds to +0.0 is a tie
+        above = [r for r in rows if round(r.best_minus_reference, 1) > 0]
+        beaten = [f"{r.suite}/{r.condition}" for r in above]
+        separated = [f"{r.suite}/{r.condition}" for r in above if r.separated]
+        parts += [
+            "### Against the zero-shot reference (retrieval mAP, split 0)",
+            "",
+            "`best other` is the best method that is neither `plain` nor the reference; `disjoint` says "
+            "whether its 95 % interval over split seeds and the reference's do not overlap.",
+            "",
+            _table(
+                [
+                    "suite",
+                    "condition",
+                    "`plain`",
+                    "`zero-shot-match`",
+                    "`clay`",
+                    "best other",
+                    "best − reference",
+                    "disjoint",
+                    "`clay` − `plain`",
+                ],
+                [
+                    [
+                        r.suite,
+                        r.condition,
+                        _cell(r.plain),
+                        _cell(r.reference),
+                        _cell(r.clay),
+                        f"`{r.best_method}` {_cell(r.best)}",
+                        _signed(r.best_minus_reference),
+                        {True: "yes", False: "no", None: "–"}[r.separated],
+                        _signed(r.clay_minus_plain),
+                    ]
+                    for r in rows
+                ],
+            ),
+            "",
+            f"Some method scores above the reference on {len(beaten)} of {len(rows)} conditions"
+            + (f" ({', '.join(beaten)})" if beaten else "")
+            + f"; with disjoint intervals on {len(separated)}"
+            + (f" ({', '.join(separated)})" if separated else "")
+            + ".",
+        ]
+    gains = prompt_gain_rows(results, suites)
+    if gains:
+        variants = list(dict.fromkeys(v for row in gains for v in row[2]))
+        parts += [
+            "",
+            "### How much of CLAY's gain over `plain` the prompts carry (mAP points, split 0)",
+            "",
+            _table(
+                ["suite", "condition", *variants],
+                [
+                    [suite, condition, *[_signed(by.get(v)) for v in variants]]
+                    for suite, condition, by in gains
+                ],
+            ),
+        ]
+    rerank = rerank_rows(results, suites)
+    if rerank:
+        parts += [
+            "",
+            "### What re-ranking CLAY's top 50 changes (`rerank` − `clay`, points, split 0)",
+            "",
+            _table(
+                ["suite", "condition", "precision@10", "nDCG@10", "mAP"],
+                [[suite, condition, *[_signed(v) for v in deltas]] for suite, condition, *deltas in rerank],
+            ),
+        ]
+    combined = combine_rows(results, suites)
+    if combined:
+        parts += [
+            "",
+            "### Several conditions: `stack` (the paper, the default) vs `mean` (mAP, split 0)",
+            "",
+            _table(
+                ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`"],
+                [
+                    [suite, combo, _cell(stack), _cell(mean), _signed(delta)]
+                    for suite, combo, stack, mean, delta in combined
+                ],
+            ),
+        ]
+    sensitivity = sensitivity_rows(results)
+    if sensitivity:
+        parts += [
+            "",
+            "### Hyper-parameters chosen on the validation split, scored on test (mean over conditions)",
+            "",
+            _table(
+                [
+                    "parameter",
+                    "metric",
+                    "default",
+                    "chosen",
+                    "test at default",
+                    "test at chosen",
+                    "validation range",
+                ],
+                [
+                    [
+                        sweep,
+                        metric,
+                        default,
+                        chosen,
+                        _cell(at_default),
+                        _cell(at_chosen),
+                        f"{_cell(low)}–{_cell(high)}",
+                    ]
+                    for sweep, metric, default, chosen, at_default, at_chosen, low, high in sensitivity
+                ],
+            ),
+        ]
+    return parts
 
 
 def topk_table(topk: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:

@@ -1,8 +1,9 @@
 """HTTP service and web page of condsim: `condsim serve --store STORE`.
 
-`create_app(store)` builds the FastAPI application (JSON API under /api with OpenAPI at /docs, the
-gallery page at /, all assets served by condsim itself); `serve(store)` runs it with uvicorn. The
-service is built on `condsim.collection.Collection`'s public API only.
+`create_app(store)` builds the FastAPI application (JSON API under /api, its OpenAPI schema at
+/openapi.json and a reference page drawn from it at /docs, the gallery page at /, all assets served by
+condsim itself, none from a CDN); `serve(store)` runs it with uvicorn. The service is built on
+`condsim.collection.Collection`'s public API only.
 """
 
 from __future__ import annotations

@@ -225,6 +225,10 @@ def create_app(
         version=__version__,
         summary="Conditional image similarity over one indexed collection.",
         lifespan=lifespan,
+        # FastAPI's Swagger UI and ReDoc load their code from a CDN and stay blank offline: /docs is
+        # our own page instead, drawn from /openapi.json by static/docs.js
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.condsim = state
     app.state.thumbnails = Thumbnails()
@@ -245,6 +249,11 @@ def create_app(
         if token is not None:
             redirect.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict", path="/")
         return redirect
+
+    @app.get("/docs", include_in_schema=False)
+    def api_reference() -> FileResponse:
+        """Every endpoint and parameter, rendered in the browser from /openapi.json."""
+        return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
 
     app.add_middleware(_Guard, token=token)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +71,18 @@ names (circle = sphere, square = cube, triangle = cone).
 
 ## Limitations
 - Trained on a synthetic 2-D domain only; on natural photos its image embeddings mean little.
-- As intended for benchmarking conditional similarity, plain image similarity is dominated by
-  colour and shape; count and texture are weaker (mentioned less often in captions, and small at
-  {input_size} px).
+- condsim's rendered benchmarks (`clevr4`, `cards`, `objects` in `condsim bench`) are *in-domain*
+  for this model: their images come from the same renderers as its training images (other seeds),
+  and its captions were templated from the same class names. Numbers measured on them describe this
+  domain, not photos. The flat drawings (zero-shot table above; the `flat` suite of `condsim bench`)
+  are the only images here that it never saw in any form.
+- Which attributes *plain* image similarity follows is measured, not assumed from how often the
+  captions mention them: `condsim bench --suite clevr4` reports plain retrieval mAP per condition
+  (the repository's `docs/results`).
+- {weakest}
+- The zero-shot accuracies above average three prompt templates per class (`ZERO_SHOT_PROMPTS`);
+  `condsim bench` reports its own zero-shot accuracies with one prompt per class name, so the two
+  need not agree.
 """
 
 
@@ -121,10 +131,34 @@ def write_model_card(model_dir: Path, zero_shot: dict[str, float]) -> Path:
         eval_card_seed=EVAL_CARD_SEED,
         eval_flat_seed=EVAL_FLAT_SEED,
         accuracy_rows=accuracy_rows,
+        weakest=_weakest_tasks(zero_shot, config["input_size"]),
     )
     path = model_dir / "MODEL_CARD.md"
     path.write_text(text)
     return path
+
+
+def _weakest_tasks(zero_shot: dict[str, float], input_size: int) -> str:
+    """The limitation line naming the zero-shot tasks that recover less than half of the way from
+    chance to perfect, read from this model's numbers (a template sentence would go stale with every
+    retraining)."""
+    lifts = {
+        name: (zero_shot[name] - CHANCE[name]) / (1.0 - CHANCE[name]) for name in CHANCE if name in zero_shot
+    }
+    if not lifts:
+        return "No zero-shot accuracy was measured for this model."
+    weak = sorted((name for name in lifts if lifts[name] < 0.5), key=lambda name: lifts[name])
+    if not weak:
+        return "Every zero-shot task above is more than halfway from chance to perfect."
+    named = ", ".join(
+        f"{name} ({zero_shot[name] * 100:.1f} %, chance {CHANCE[name] * 100:.1f} %)" for name in weak
+    )
+    sentence = (
+        f"Less than halfway from chance to perfect zero-shot: {named}. Expect conditional search on "
+        f"{'this attribute' if len(weak) == 1 else 'these attributes'} to be weak too (small details such "
+        f"as the rendered textures are a few pixels wide at the {input_size} px input)."
+    )
+    return textwrap.fill(sentence, width=98, subsequent_indent="  ")
 
 
 def _tensor_shapes(path: Path) -> list[tuple[int, ...]]:
