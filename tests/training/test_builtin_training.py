@@ -96,6 +96,7 @@ def test_training_runs_exports_resumes_and_writes_its_model_card(tmp_path: Path)
     assert "| scenes/color | 10.0 % | 10.0 % |" in card
     assert "16 scenes rendered" in card and "3 steps, batch 8" in card
     assert "code in `condsim.training`" in card
+    assert config["training"]["device"] == "cpu" and "Wall-clock training time on the CPU, 1 thread" in card
 
 
 def test_bad_settings_are_refused_before_any_work(tmp_path: Path) -> None:

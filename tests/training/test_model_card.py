@@ -34,7 +34,8 @@ def test_the_shipped_card_is_exactly_what_the_generator_writes(tmp_path: Path) -
 def test_the_limitation_line_follows_the_numbers_not_a_template(tmp_path: Path) -> None:
     _shipped_model(tmp_path)
     perfect = dict.fromkeys(CHANCE, 1.0) | {"n_images_per_family": 10.0}
-    assert "Every zero-shot task above is more than halfway" in write_model_card(tmp_path, perfect).read_text()
+    card = write_model_card(tmp_path, perfect).read_text()
+    assert "Every zero-shot task above is more than halfway" in card
     at_chance = dict(CHANCE) | {"scenes/color": 1.0, "n_images_per_family": 10.0}
     card = write_model_card(tmp_path, at_chance).read_text()
     assert "scenes/shape (10.0 %, chance 10.0 %)" in card and "these attributes" in card

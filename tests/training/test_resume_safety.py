@@ -71,3 +71,18 @@ def test_train_model_refuses_a_planted_checkpoint_in_one_line(
     assert exited.value.code == 2 and not marker.exists()
     assert lines[0].startswith("error: cannot resume from") and lines[1].startswith("hint: "), err
     assert not (out / "cache").exists()  # refused before any rendering
+
+
+def test_train_model_refuses_an_unavailable_device_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the device is available")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train-model", str(out), "--steps", "1", "--scenes", "4", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "CUDA is not available" in err.splitlines()[0], err
+    assert not out.exists()  # refused before the output folder or any rendering

@@ -24,6 +24,7 @@ def train_model(
     n_cards: int = typer.Option(6_000, "--cards", help="playing cards in the training pool"),
     threads: int = typer.Option(2, "--threads", help="CPU threads (torch) and rendering workers"),
     no_resume: bool = typer.Option(False, "--no-resume", help="start over instead of resuming"),
+    device: options.Device = "auto",
 ) -> None:
     """Train the built-in image tower against frozen MiniLM captions (the script of the shipped model)."""
     from condsim.training.loop import PoolSettings, train_builtin_model
@@ -36,6 +37,7 @@ def train_model(
         batch_size=batch_size,
         pool=PoolSettings(n_scenes=n_scenes, n_cards=n_cards),
         threads=threads,
+        device=device,
     )
     typer.echo(f"trained {result.steps} steps in {result.seconds / 60:.1f} min; model in {result.out_dir}")
     for task, accuracy in result.zero_shot.items():

@@ -41,6 +41,7 @@ from condsim.encoders.builtin import (
     load_builtin_encoder,
     uint8_to_tensor,
 )
+from condsim.encoders.devices import resolve_device
 from condsim.errors import InvalidInputError, ModelLoadError
 from condsim.training.checkpoint import load_checkpoint
 from condsim.training.model_card import write_model_card
@@ -143,17 +144,19 @@ def _model_config(settings: TrainSettings) -> dict[str, Any]:
     }
 
 
-def _export(model: ImageTower, settings: TrainSettings, logit_scale: float, out_dir: Path) -> None:
+def _export(
+    model: ImageTower, settings: TrainSettings, logit_scale: float, out_dir: Path, device: str, threads: int
+) -> None:
     from safetensors.torch import save_file
 
     state = {
-        name: tensor.detach().to(torch.float16).contiguous()
+        name: tensor.detach().cpu().to(torch.float16).contiguous()
         for name, tensor in model.state_dict().items()
         if tensor.is_floating_point()
     }
     state.update(
         {
-            name: tensor.detach().contiguous()
+            name: tensor.detach().cpu().contiguous()
             for name, tensor in model.state_dict().items()
             if not tensor.is_floating_point()
         }
@@ -165,6 +168,9 @@ def _export(model: ImageTower, settings: TrainSettings, logit_scale: float, out_
     config["training"]["pool"] = asdict(settings.pool)
     config["training"]["scene_seed"] = TRAINING_SCENE_SEED
     config["training"]["card_seed"] = TRAINING_CARD_SEED
+    # where it ran, for the model card; not part of the settings a resume must match
+    config["training"]["device"] = device
+    config["training"]["threads"] = threads
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
@@ -186,6 +192,7 @@ def train_builtin_model(
     eval_images: int = 500,
     max_steps_this_run: int | None = None,
     cache_dir: str | Path | None = None,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train the built-in image tower and export it to `out_dir` (see the module docstring).
 
@@ -193,10 +200,13 @@ def train_builtin_model(
     order depends only on `(seed, step)`, so a resumed run sees the same batches as an unbroken one.
     `max_steps_this_run` stops early after that many steps (checkpointed, nothing exported), for
     time-boxed sessions on a shared machine; rerun to continue. The rendered pool and caption
-    embeddings are cached in `cache_dir` (default `<out_dir>/cache`).
+    embeddings are cached in `cache_dir` (default `<out_dir>/cache`). `device` ("cpu", "cuda",
+    "cuda:N", "mps" or "auto") is where the tower trains; a resume may change it. Batches and their
+    order do not depend on it, the float arithmetic does.
     """
     if steps <= 0 or batch_size < 2:
         raise InvalidInputError(f"need steps > 0 and batch_size >= 2, got {steps=}, {batch_size=}")
+    device = resolve_device(device)
     torch.set_num_threads(threads)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,11 +228,14 @@ def train_builtin_model(
         workers=threads,
         show_progress=show_progress,
     )
-    caption_embeddings = torch.from_numpy(caption_matrix.astype(np.float32))
+    caption_embeddings = torch.from_numpy(caption_matrix.astype(np.float32)).to(device)
 
     torch.manual_seed(seed)
-    model = ImageTower(settings.widths, settings.blocks, EMBED_DIM)
-    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1.0 / settings.initial_temperature)))
+    # initialised on the CPU, then moved: the same seed gives the same initial weights on any device
+    model = ImageTower(settings.widths, settings.blocks, EMBED_DIM).to(device)
+    logit_scale = torch.nn.Parameter(
+        torch.tensor(math.log(1.0 / settings.initial_temperature), device=device)
+    )
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -281,8 +294,9 @@ def train_builtin_model(
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(settings, step)
             pixels, ids = _batch(pool_images, caption_ids, settings, step)
+            ids_on_device = torch.from_numpy(ids).to(device)
             loss = contrastive_loss(
-                model(pixels), caption_embeddings[ids], torch.from_numpy(ids), logit_scale
+                model(pixels.to(device)), caption_embeddings[ids_on_device], ids_on_device, logit_scale
             )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
@@ -311,10 +325,10 @@ def train_builtin_model(
     if stop_step < settings.steps:
         return TrainResult(out, stop_step, seconds, running_loss, {})
     model.eval()
-    _export(model, settings, float(logit_scale.detach()), out)
+    _export(model, settings, float(logit_scale.detach()), out, device, torch.get_num_threads())
     zero_shot: dict[str, float] = {}
     if evaluate:
-        encoder = load_builtin_encoder(model_dir=out)
+        encoder = load_builtin_encoder(device=device, model_dir=out)
         zero_shot = evaluate_zero_shot(encoder, n_images=eval_images, show_progress=show_progress)
         (out / "zero_shot.json").write_text(json.dumps(zero_shot, indent=2) + "\n")
         write_model_card(out, zero_shot)

@@ -47,7 +47,7 @@ Clevr-4-like scenes, playing cards and simple flat shapes; it is not a general p
   condition-specific loss.
 - {steps:,} steps, batch {batch_size}, AdamW lr {learning_rate} (warm-up {warmup_steps}, cosine),
   weight decay {weight_decay}, random shifts of up to {max_shift} px, seed {seed}.
-- Wall-clock training time on 2 shared CPU cores (excluding pool rendering): {minutes:.1f} min.
+- Wall-clock training time on {where} (excluding pool rendering): {minutes:.1f} min.
 - Reproduce: `condsim train-model OUT_DIR` (resumable; code in `condsim.training`).
 
 ## Loss curve (full data: `loss_curve.csv`)
@@ -125,6 +125,7 @@ def write_model_card(model_dir: Path, zero_shot: dict[str, float]) -> Path:
         max_shift=training["max_shift"],
         seed=training["seed"],
         minutes=seconds / 60,
+        where=_where_trained(training),
         curve_rows=curve_rows,
         n_eval=int(zero_shot.get("n_images_per_family", 0)),
         eval_scene_seed=EVAL_SCENE_SEED,
@@ -136,6 +137,17 @@ def write_model_card(model_dir: Path, zero_shot: dict[str, float]) -> Path:
     path = model_dir / "MODEL_CARD.md"
     path.write_text(text)
     return path
+
+
+def _where_trained(training: dict[str, object]) -> str:
+    """The device of the run; configs from before condsim recorded it came from the CPU-only recipe."""
+    if "device" not in training:
+        return "2 shared CPU cores"
+    device = str(training["device"])
+    threads = training.get("threads")
+    if device != "cpu":
+        return device
+    return f"the CPU, {threads} thread{'' if threads == 1 else 's'}"
 
 
 def _weakest_tasks(zero_shot: dict[str, float], input_size: int) -> str:
