@@ -13,15 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from condsim.eval import markdown as md
 from condsim.eval.charts import bar_chart, line_panels
 from condsim.eval.stages import RESULT_KEYS
-from condsim.eval.summary import (
-    combine_rows,
-    prompt_gain_rows,
-    reference_rows,
-    rerank_rows,
-    sensitivity_rows,
-)
+from condsim.eval.summary import summary_section
 
 #: CLAY Table 2(b) / Table 4 (mAP): suite -> condition -> {paper row: value}
 PAPER_RETRIEVAL: dict[str, dict[str, dict[str, float]]] = {
@@ -84,29 +79,6 @@ def suite_names(results: Mapping[str, Any]) -> list[str]:
     return [name for name in SUITE_NAMES if name in results] + others
 
 
-def _cell(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float | int):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _with_interval(value: Any, interval: Any) -> str:
-    """ "61.0 (60.2–61.8)": the split-0 value and the 95 % interval over split seeds."""
-    if value is None:
-        return "–"
-    if not interval:
-        return _cell(value)
-    return f"{_cell(value)} ({interval[0]:.1f}–{interval[1]:.1f})"
-
-
 def retrieval_table(
     suite: str,
     scores: Mapping[str, Mapping[str, float]],
@@ -119,8 +91,8 @@ def retrieval_table(
     spans = intervals or {}
     rows = [
         [f"`{m}`"]
-        + [_with_interval(scores[c].get(m), spans.get(c, {}).get(m)) for c in conditions]
-        + [_cell(_mean(scores, m))]
+        + [md.with_interval(scores[c].get(m), spans.get(c, {}).get(m)) for c in conditions]
+        + [md.cell(_mean(scores, m))]
         for m in methods
     ]
     paper = PAPER_RETRIEVAL.get(suite, {})
@@ -129,8 +101,8 @@ def retrieval_table(
             values = [paper.get(c, {}).get(row_name) for c in conditions]
             known = [v for v in values if v is not None]
             mean = sum(known) / len(known) if len(known) == len(values) else None
-            rows.append([f"paper: {row_name}"] + [_cell(v) for v in values] + [_cell(mean)])
-    return _table(["method", *conditions, "mean"], rows)
+            rows.append([f"paper: {row_name}"] + [md.cell(v) for v in values] + [md.cell(mean)])
+    return md.table(["method", *conditions, "mean"], rows)
 
 
 def _mean(scores: Mapping[str, Mapping[str, float]], method: str) -> float | None:
@@ -156,7 +128,8 @@ def _suite_header(suite: str, info: Mapping[str, Any], zero_shot: Mapping[str, f
         dataset = info.get("dataset", {})
         rendering = f" (seed {dataset['seed']}, {dataset.get('size', '?')} px)" if "seed" in dataset else ""
         parts.append(
-            f"{dataset.get('n', '?')} images{rendering}, classes {info.get('classes')}; "
+            f"{dataset.get('n', '?')} images{rendering}, classes per condition: "
+            f"{md.spelled(info.get('classes'))}; "
             f"embedding {info.get('seconds_embedding')} s, protocols {info.get('seconds_protocols')} s."
         )
         prompts = info.get("prompts", {})
@@ -169,7 +142,7 @@ def _suite_header(suite: str, info: Mapping[str, Any], zero_shot: Mapping[str, f
         parts += [
             "",
             "Zero-shot accuracy (class-name prompts, all images): "
-            + ", ".join(f"{c} {_cell(v)} %" for c, v in zero_shot.items())
+            + ", ".join(f"{c} {md.cell(v)} %" for c, v in zero_shot.items())
             + ".",
         ]
     return parts
@@ -191,7 +164,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "",
         _PREAMBLE.format(splits=settings.get("split_seeds", "?")),
     ]
-    parts += ["", *summary_section(results)]
+    parts += ["", *summary_section(results, suite_names(results))]
     for suite in suite_names(results):
         parts += ["", f"## {suite}", ""]
         parts += _suite_header(
@@ -205,7 +178,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             parts += [
                 "",
                 "Manifold ablation (CLAY Table 5, Clevr4 mean): "
-                f"ours euclidean {_cell(ours['clay-euclidean'])} vs manifold {_cell(ours['clay'])}; "
+                f"ours euclidean {md.cell(ours['clay-euclidean'])} vs manifold {md.cell(ours['clay'])}; "
                 f"paper {PAPER_MANIFOLD_CLEVR4['clay-euclidean']} vs {PAPER_MANIFOLD_CLEVR4['clay']}.",
             ]
         topk = results.get("topk", {}).get(suite)
@@ -237,10 +210,10 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             for attribute, scores in difference.items():
                 ranking = results.get("ranking", {}).get(suite, {}).get(attribute, {})
                 for variant, accuracy in scores.items():
-                    rows.append([attribute, variant, _cell(accuracy), _cell(ranking.get(variant), 3)])
+                    rows.append([attribute, variant, md.cell(accuracy), md.cell(ranking.get(variant), 3)])
             heading = "### PC-CLIP difference accuracy (chance 50) and attribute ranking (Spearman ρ)"
             header = ["attribute", "direction", "difference acc.", "ranking ρ"]
-            parts += ["", heading, "", _table(header, rows)]
+            parts += ["", heading, "", md.table(header, rows)]
         comparative = results.get("comparative", {}).get(suite)
         if comparative:
             heading = "### Comparative prompting (PC-CLIP §4.2): zero-shot accuracy on the confused classes"
@@ -252,146 +225,10 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _signed(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.1f}"
-
-
 def _settings_text(settings: Mapping[str, Any]) -> str:
-    """`name value; …` with lists and mappings spelled out instead of Python reprs."""
-
-    def spelled(value: Any) -> str:
-        if isinstance(value, Mapping):
-            return ", ".join(f"{key} {spelled(item)}" for key, item in value.items())
-        if isinstance(value, list | tuple):
-            return ", ".join(str(item) for item in value)
-        return str(value)
-
-    return "; ".join(f"{name.replace('_', ' ')}: {spelled(value)}" for name, value in settings.items()) or "?"
-
-
-def summary_section(results: Mapping[str, Any]) -> list[str]:
-    """The derived comparisons (`condsim.eval.summary`): each method against the zero-shot reference,
-    how much of CLAY's gain the prompts carry, what re-ranking changes at the top, `stack` vs `mean`,
-    and the hyper-parameters chosen on validation."""
-    suites = suite_names(results)
-    parts = ["## Summary: what each method adds", ""]
-    rows = reference_rows(results, suites)
-    if rows:
-        # "above" as the table shows it: a margin that rounds to +0.0 is a tie
-        above = [r for r in rows if round(r.best_minus_reference, 1) > 0]
-        beaten = [f"{r.suite}/{r.condition}" for r in above]
-        separated = [f"{r.suite}/{r.condition}" for r in above if r.separated]
-        parts += [
-            "### Against the zero-shot reference (retrieval mAP, split 0)",
-            "",
-            "`best other` is the best method that is neither `plain` nor the reference; `disjoint` says "
-            "whether its 95 % interval over split seeds and the reference's do not overlap.",
-            "",
-            _table(
-                [
-                    "suite",
-                    "condition",
-                    "`plain`",
-                    "`zero-shot-match`",
-                    "`clay`",
-                    "best other",
-                    "best − reference",
-                    "disjoint",
-                    "`clay` − `plain`",
-                ],
-                [
-                    [
-                        r.suite,
-                        r.condition,
-                        _cell(r.plain),
-                        _cell(r.reference),
-                        _cell(r.clay),
-                        f"`{r.best_method}` {_cell(r.best)}",
-                        _signed(r.best_minus_reference),
-                        {True: "yes", False: "no", None: "–"}[r.separated],
-                        _signed(r.clay_minus_plain),
-                    ]
-                    for r in rows
-                ],
-            ),
-            "",
-            f"Some method scores above the reference on {len(beaten)} of {len(rows)} conditions"
-            + (f" ({', '.join(beaten)})" if beaten else "")
-            + f"; with disjoint intervals on {len(separated)}"
-            + (f" ({', '.join(separated)})" if separated else "")
-            + ".",
-        ]
-    gains = prompt_gain_rows(results, suites)
-    if gains:
-        variants = list(dict.fromkeys(v for row in gains for v in row[2]))
-        parts += [
-            "",
-            "### How much of CLAY's gain over `plain` the prompts carry (mAP points, split 0)",
-            "",
-            _table(
-                ["suite", "condition", *variants],
-                [
-                    [suite, condition, *[_signed(by.get(v)) for v in variants]]
-                    for suite, condition, by in gains
-                ],
-            ),
-        ]
-    rerank = rerank_rows(results, suites)
-    if rerank:
-        parts += [
-            "",
-            "### What re-ranking CLAY's top 50 changes (`rerank` − `clay`, points, split 0)",
-            "",
-            _table(
-                ["suite", "condition", "precision@10", "nDCG@10", "mAP"],
-                [[suite, condition, *[_signed(v) for v in deltas]] for suite, condition, *deltas in rerank],
-            ),
-        ]
-    combined = combine_rows(results, suites)
-    if combined:
-        parts += [
-            "",
-            "### Several conditions: `stack` (the paper, the default) vs `mean` (mAP, split 0)",
-            "",
-            _table(
-                ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`"],
-                [
-                    [suite, combo, _cell(stack), _cell(mean), _signed(delta)]
-                    for suite, combo, stack, mean, delta in combined
-                ],
-            ),
-        ]
-    sensitivity = sensitivity_rows(results)
-    if sensitivity:
-        parts += [
-            "",
-            "### Hyper-parameters chosen on the validation split, scored on test (mean over conditions)",
-            "",
-            _table(
-                [
-                    "parameter",
-                    "metric",
-                    "default",
-                    "chosen",
-                    "test at default",
-                    "test at chosen",
-                    "validation range",
-                ],
-                [
-                    [
-                        sweep,
-                        metric,
-                        default,
-                        chosen,
-                        _cell(at_default),
-                        _cell(at_chosen),
-                        f"{_cell(low)}–{_cell(high)}",
-                    ]
-                    for sweep, metric, default, chosen, at_default, at_chosen, low, high in sensitivity
-                ],
-            ),
-        ]
-    return parts
+    return (
+        "; ".join(f"{name.replace('_', ' ')}: {md.spelled(value)}" for name, value in settings.items()) or "?"
+    )
 
 
 def topk_table(topk: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
@@ -402,9 +239,9 @@ def topk_table(topk: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
     def pair(values: Mapping[str, float] | None) -> str:
         if not values:
             return "–"
-        return f"{_cell(values.get('precision@10'))} / {_cell(values.get('ndcg@10'))}"
+        return f"{md.cell(values.get('precision@10'))} / {md.cell(values.get('ndcg@10'))}"
 
-    return _table(
+    return md.table(
         ["method", *conditions], [[f"`{m}`"] + [pair(topk[c].get(m)) for c in conditions] for m in methods]
     )
 
@@ -420,20 +257,20 @@ def prompt_table(
     sizes = {c: p.get("values", {}) for c, p in info.get("prompts", {}).items()}
     rows = []
     for condition, variants in prompts.items():
-        references = [_cell(scores.get(condition, {}).get(name)) for name in ("plain", "zero-shot-match")]
+        references = [md.cell(scores.get(condition, {}).get(name)) for name in ("plain", "zero-shot-match")]
         for variant, by_method in variants.items():
             label = f"{condition}: {variant} ({sizes.get(condition, {}).get(variant, '?')} prompts)"
-            rows.append([label, *[_cell(by_method.get(m)) for m in methods], *references])
-    return _table(["prompts", *[f"`{m}`" for m in methods], "`plain`", "`zero-shot-match`"], rows)
+            rows.append([label, *[md.cell(by_method.get(m)) for m in methods], *references])
+    return md.table(["prompts", *[f"`{m}`" for m in methods], "`plain`", "`zero-shot-match`"], rows)
 
 
 def comparative_table(comparative: Mapping[str, Mapping[str, Any]]) -> str:
     rows = []
     for condition, result in comparative.items():
         pairs = ", ".join(f"{a}↔{b}" for a, b in result.get("pairs", []))
-        rows.append([condition, pairs or "none", str(result.get("images", 0)), _cell(result.get("without")),
-                     _cell(result.get("with"))])  # fmt: skip
-    return _table(["condition", "confused pairs (validation)", "test images", "without", "with"], rows)
+        rows.append([condition, pairs or "none", str(result.get("images", 0)), md.cell(result.get("without")),
+                     md.cell(result.get("with"))])  # fmt: skip
+    return md.table(["condition", "confused pairs (validation)", "test images", "without", "with"], rows)
 
 
 def sensitivity_section(sensitivity: Mapping[str, Any]) -> list[str]:
@@ -444,9 +281,10 @@ def sensitivity_section(sensitivity: Mapping[str, Any]) -> list[str]:
         "## Sensitivity, and defaults chosen on a validation split",
         "",
         "Each hyper-parameter is varied alone (the others at their defaults) on validation images: the "
-        f"same renderers with seeds {seeds}, neither training nor test seeds. The value with the best mean "
-        "validation score is chosen; only it and the default are then scored on the test split. CLAY k and "
-        "β are chosen on mAP, the re-ranker (which only reorders CLAY's top 50) on nDCG@10.",
+        f"same renderers with seeds {md.spelled(seeds)}, neither training nor test seeds. The value with "
+        "the best mean validation score is chosen; only it and the default are then scored on the test "
+        "split. CLAY k and β are chosen on mAP, the re-ranker (which only reorders CLAY's top 50) on "
+        "nDCG@10.",
     ]
     validation = sensitivity.get("validation", {})
     for sweep, summary in sensitivity.get("defaults", {}).items():
@@ -463,12 +301,18 @@ def sensitivity_section(sensitivity: Mapping[str, Any]) -> list[str]:
             marks = [mark for mark in ("chosen", "default") if summary[mark] == value]
             label = value + (f" ({', '.join(marks)})" if marks else "")
             cells = [
-                _cell(validation[s].get(sweep, {}).get(value, {}).get(c, {}).get(metric)) for s, c in columns
+                md.cell(validation[s].get(sweep, {}).get(value, {}).get(c, {}).get(metric))
+                for s, c in columns
             ]
             rows.append(
-                [label, *cells, _cell(summary["validation"].get(value)), _cell(summary["test"].get(value))]
+                [
+                    label,
+                    *cells,
+                    md.cell(summary["validation"].get(value)),
+                    md.cell(summary["test"].get(value)),
+                ]
             )
-        parts += ["", f"### {sweep} (validation {metric} per condition)", "", _table(header, rows)]
+        parts += ["", f"### {sweep} (validation {metric} per condition)", "", md.table(header, rows)]
     parts += ["", "![sensitivity](sensitivity.png)"]
     return parts
 
@@ -479,18 +323,18 @@ def _multi_table(
     combos = list(multi)
     methods = list(dict.fromkeys(m for c in combos for m in multi[c] if not m.endswith("-only")))
     rows = [
-        [f"`{m}`"] + [_with_interval(multi[c].get(m), intervals.get(c, {}).get(m)) for c in combos]
+        [f"`{m}`"] + [md.with_interval(multi[c].get(m), intervals.get(c, {}).get(m)) for c in combos]
         for m in methods
     ]
     only = {c: {m: v for m, v in multi[c].items() if m.endswith("-only")} for c in combos}
     rows.append(
-        ["best single-condition CLAY"] + [_cell(max(only[c].values()) if only[c] else None) for c in combos]
+        ["best single-condition CLAY"] + [md.cell(max(only[c].values()) if only[c] else None) for c in combos]
     )
     paper = PAPER_MULTI.get(suite, {})
     for row_name in ("CLIP-B", "CLAY (CLIP-B)"):
         if any(c in paper for c in combos):
-            rows.append([f"paper: {row_name}"] + [_cell(paper.get(c, {}).get(row_name)) for c in combos])
-    return _table(["method", *combos], rows)
+            rows.append([f"paper: {row_name}"] + [md.cell(paper.get(c, {}).get(row_name)) for c in combos])
+    return md.table(["method", *combos], rows)
 
 
 def _clustering_table(suite: str, clustering: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
@@ -509,7 +353,7 @@ def _clustering_table(suite: str, clustering: Mapping[str, Mapping[str, Mapping[
     for row_name in ("CLIP", "CLIP+CRL"):
         if paper:
             rows.append([f"paper: {row_name}"] + [triple(paper.get(c, {}).get(row_name)) for c in conditions])
-    return _table(["method", *conditions], rows)
+    return md.table(["method", *conditions], rows)
 
 
 def _fewshot_table(suite: str, fewshot: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
@@ -521,14 +365,14 @@ def _fewshot_table(suite: str, fewshot: Mapping[str, Mapping[str, Mapping[str, f
             return "–"
         if isinstance(values, tuple):
             return " / ".join(f"{v:.1f}" for v in values)
-        return " / ".join(_cell(values.get(shot)) for shot in ("1", "5", "10"))
+        return " / ".join(md.cell(values.get(shot)) for shot in ("1", "5", "10"))
 
     rows = [[f"`{m}`"] + [triple(fewshot[c].get(m)) for c in conditions] for m in methods]
     paper = PAPER_FEWSHOT.get(suite, {})
     for row_name in ("CLIP", "CLIP+CRL"):
         if paper:
             rows.append([f"paper: {row_name}"] + [triple(paper.get(c, {}).get(row_name)) for c in conditions])
-    return _table(["method", *conditions], rows)
+    return md.table(["method", *conditions], rows)
 
 
 def write_report(results: Mapping[str, Any], out: str | Path) -> Path:

@@ -1,8 +1,8 @@
 """What each method adds: the derived comparisons a reader of `condsim bench` needs first.
 
-Pure functions from a results.json dictionary (`condsim.eval.bench`) to rows of numbers; the report
-(`condsim.eval.report`) renders them. Every comparison is between two cells of the same run, so the
-summary can never disagree with the tables below it.
+Pure functions from a results.json dictionary (`condsim.eval.bench`) to rows of numbers, and the
+summary section of the report (`condsim.eval.report`) that renders them. Every comparison is between
+two cells of the same run, so the summary can never disagree with the tables below it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from condsim.eval import markdown as md
 
 #: methods that read no prompt: the baselines every other method is compared with
 REFERENCE = "zero-shot-match"
@@ -39,19 +41,20 @@ class ReferenceRow:
         return None if self.clay is None else self.clay - self.plain
 
 
-def reference_rows(results: Mapping[str, Any], suites: list[str]) -> list[ReferenceRow]:
+def reference_rows(results: Mapping[str, Any], suites: list[str], metric: str = "map") -> list[ReferenceRow]:
     """Per retrieval condition: plain, the zero-shot reference, CLAY and the best other method (split 0),
-    and whether the intervals of the best method and the reference are disjoint."""
+    and whether the intervals of the best method and the reference are disjoint (mAP only: the top-k
+    metrics have no intervals). `metric`: "map", or a `topk` key ("precision@10", "ndcg@10")."""
     rows = []
     for suite in suites:
-        for condition, scores in results[suite].items():
+        for condition, scores in _scores(results, suite, metric).items():
             if PLAIN not in scores or REFERENCE not in scores:
                 continue
             others = {m: v for m, v in scores.items() if m not in (PLAIN, REFERENCE)}
             if not others:
                 continue
             best_method = max(others, key=lambda m: (others[m], m))
-            spans = results.get("intervals", {}).get(suite, {}).get(condition, {})
+            spans = results.get("intervals", {}).get(suite, {}).get(condition, {}) if metric == "map" else {}
             rows.append(
                 ReferenceRow(
                     suite=suite,
@@ -65,6 +68,16 @@ def reference_rows(results: Mapping[str, Any], suites: list[str]) -> list[Refere
                 )
             )
     return rows
+
+
+def _scores(results: Mapping[str, Any], suite: str, metric: str) -> dict[str, dict[str, float]]:
+    """condition -> method -> value of `metric` for one suite (split 0)."""
+    if metric == "map":
+        return {condition: dict(scores) for condition, scores in results[suite].items()}
+    return {
+        condition: {method: values[metric] for method, values in by_method.items() if metric in values}
+        for condition, by_method in results.get("topk", {}).get(suite, {}).items()
+    }
 
 
 def _disjoint(first: Any, second: Any) -> bool | None:
@@ -138,3 +151,125 @@ def sensitivity_rows(results: Mapping[str, Any]) -> list[list[Any]]:
             ]
         )
     return rows
+
+
+def _reference_table(rows: list[ReferenceRow], title: str, *, intervals: bool) -> list[str]:
+    """One condition per row: the best method that is neither `plain` nor the reference, against the
+    reference, and a sentence counting where some method beats it."""
+    if not rows:
+        return []
+    # "above" as the table shows it: a margin that rounds to +0.0 is a tie
+    above = [r for r in rows if round(r.best_minus_reference, 1) > 0]
+    beaten = [f"{r.suite}/{r.condition}" for r in above]
+    header = [
+        "suite",
+        "condition",
+        "`plain`",
+        "`zero-shot-match`",
+        "`clay`",
+        "best other",
+        "best − reference",
+    ]
+    header += ["disjoint"] if intervals else []
+    table = []
+    for r in rows:
+        row = [r.suite, r.condition, md.cell(r.plain), md.cell(r.reference), md.cell(r.clay),
+               f"`{r.best_method}` {md.cell(r.best)}", md.signed(r.best_minus_reference)]  # fmt: skip
+        row += [{True: "yes", False: "no", None: "–"}[r.separated]] if intervals else []
+        table.append([*row, md.signed(r.clay_minus_plain)])
+    header.append("`clay` − `plain`")
+    sentence = f"Some method scores above the reference on {len(beaten)} of {len(rows)} conditions" + (
+        f" ({', '.join(beaten)})" if beaten else ""
+    )
+    if intervals:
+        separated = [f"{r.suite}/{r.condition}" for r in above if r.separated]
+        sentence += f"; with disjoint intervals on {len(separated)}" + (
+            f" ({', '.join(separated)})" if separated else ""
+        )
+    return ["", f"### Against the zero-shot reference: {title} (split 0)", "", md.table(header, table), "",
+            sentence + "."]  # fmt: skip
+
+
+def summary_section(results: Mapping[str, Any], suites: list[str]) -> list[str]:
+    """The derived comparisons (`condsim.eval.summary`): each method against the zero-shot reference,
+    how much of CLAY's gain the prompts carry, what re-ranking changes at the top, `stack` vs `mean`,
+    and the hyper-parameters chosen on validation."""
+    parts = [
+        "## Summary: what each method adds",
+        "",
+        "`best other` is the best method that is neither `plain` nor the zero-shot reference; "
+        "`disjoint` says whether its 95 % interval over split seeds and the reference's do not overlap.",
+    ]
+    for metric, title in (("map", "retrieval mAP"), ("ndcg@10", "the top of the ranking, nDCG@10")):
+        parts += _reference_table(reference_rows(results, suites, metric), title, intervals=metric == "map")
+    gains = prompt_gain_rows(results, suites)
+    if gains:
+        variants = list(dict.fromkeys(v for row in gains for v in row[2]))
+        parts += [
+            "",
+            "### How much of CLAY's gain over `plain` the prompts carry (mAP points, split 0)",
+            "",
+            md.table(
+                ["suite", "condition", *variants],
+                [
+                    [suite, condition, *[md.signed(by.get(v)) for v in variants]]
+                    for suite, condition, by in gains
+                ],
+            ),
+        ]
+    rerank = rerank_rows(results, suites)
+    if rerank:
+        parts += [
+            "",
+            "### What re-ranking CLAY's top 50 changes (`rerank` − `clay`, points, split 0)",
+            "",
+            md.table(
+                ["suite", "condition", "precision@10", "nDCG@10", "mAP"],
+                [[suite, condition, *[md.signed(v) for v in deltas]] for suite, condition, *deltas in rerank],
+            ),
+        ]
+    combined = combine_rows(results, suites)
+    if combined:
+        parts += [
+            "",
+            "### Several conditions: `stack` (the paper, the default) vs `mean` (mAP, split 0)",
+            "",
+            md.table(
+                ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`"],
+                [
+                    [suite, combo, md.cell(stack), md.cell(mean), md.signed(delta)]
+                    for suite, combo, stack, mean, delta in combined
+                ],
+            ),
+        ]
+    sensitivity = sensitivity_rows(results)
+    if sensitivity:
+        parts += [
+            "",
+            "### Hyper-parameters chosen on the validation split, scored on test (mean over conditions)",
+            "",
+            md.table(
+                [
+                    "parameter",
+                    "metric",
+                    "default",
+                    "chosen",
+                    "test at default",
+                    "test at chosen",
+                    "validation range",
+                ],
+                [
+                    [
+                        sweep,
+                        metric,
+                        default,
+                        chosen,
+                        md.cell(at_default),
+                        md.cell(at_chosen),
+                        f"{md.cell(low)}–{md.cell(high)}",
+                    ]
+                    for sweep, metric, default, chosen, at_default, at_chosen, low, high in sensitivity
+                ],
+            ),
+        ]
+    return parts
