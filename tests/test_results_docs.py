@@ -13,8 +13,9 @@ from pathlib import Path
 from condsim.eval.report import render_markdown
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
-#: "92.8", "+31.4", "−3.5", "0.490": a number with a decimal point, sign included
-_DECIMAL = re.compile(r"[+\-−]?\d+\.\d+")
+#: "92.8", "+31.4", "−3.5", "0.490": a number with a decimal point, sign included; not a section
+#: reference such as "§2.5"
+_DECIMAL = re.compile(r"(?<![§\d.])[+\-−]?\d+\.\d+")
 
 
 def test_report_is_rendered_from_the_committed_results() -> None:

@@ -203,73 +203,47 @@ def summary_section(results: Mapping[str, Any], suites: list[str]) -> list[str]:
     for metric, title in (("map", "retrieval mAP"), ("ndcg@10", "the top of the ranking, nDCG@10")):
         parts += _reference_table(reference_rows(results, suites, metric), title, intervals=metric == "map")
     gains = prompt_gain_rows(results, suites)
-    if gains:
-        variants = list(dict.fromkeys(v for row in gains for v in row[2]))
-        parts += [
-            "",
-            "### How much of CLAY's gain over `plain` the prompts carry (mAP points, split 0)",
-            "",
-            md.table(
-                ["suite", "condition", *variants],
-                [
-                    [suite, condition, *[md.signed(by.get(v)) for v in variants]]
-                    for suite, condition, by in gains
-                ],
-            ),
-        ]
-    rerank = rerank_rows(results, suites)
-    if rerank:
-        parts += [
-            "",
-            "### What re-ranking CLAY's top 50 changes (`rerank` − `clay`, points, split 0)",
-            "",
-            md.table(
-                ["suite", "condition", "precision@10", "nDCG@10", "mAP"],
-                [[suite, condition, *[md.signed(v) for v in deltas]] for suite, condition, *deltas in rerank],
-            ),
-        ]
-    combined = combine_rows(results, suites)
-    if combined:
-        parts += [
-            "",
-            "### Several conditions: `stack` (the paper, the default) vs `mean` (mAP, split 0)",
-            "",
-            md.table(
-                ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`"],
-                [
-                    [suite, combo, md.cell(stack), md.cell(mean), md.signed(delta)]
-                    for suite, combo, stack, mean, delta in combined
-                ],
-            ),
-        ]
-    sensitivity = sensitivity_rows(results)
-    if sensitivity:
-        parts += [
-            "",
-            "### Hyper-parameters chosen on the validation split, scored on test (mean over conditions)",
-            "",
-            md.table(
-                [
-                    "parameter",
-                    "metric",
-                    "default",
-                    "chosen",
-                    "test at default",
-                    "test at chosen",
-                    "validation range",
-                ],
-                [
-                    [
-                        sweep,
-                        metric,
-                        default,
-                        chosen,
-                        md.cell(at_default),
-                        md.cell(at_chosen),
-                        f"{md.cell(low)}–{md.cell(high)}",
-                    ]
-                    for sweep, metric, default, chosen, at_default, at_chosen, low, high in sensitivity
-                ],
-            ),
-        ]
+    variants = list(dict.fromkeys(v for row in gains for v in row[2]))
+    parts += _section(
+        "How much of CLAY's gain over `plain` the prompts carry (mAP points, split 0)",
+        ["suite", "condition", *variants],
+        [[suite, condition, *[md.signed(by.get(v)) for v in variants]] for suite, condition, by in gains],
+    )
+    parts += _section(
+        "What re-ranking CLAY's top 50 changes (`rerank` − `clay`, points, split 0)",
+        ["suite", "condition", "precision@10", "nDCG@10", "mAP"],
+        [
+            [suite, condition, *map(md.signed, deltas)]
+            for suite, condition, *deltas in rerank_rows(results, suites)
+        ],
+    )
+    parts += _section(
+        "Several conditions: `stack` (the paper, the default) vs `mean` (mAP, split 0)",
+        ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`"],
+        [
+            [suite, combo, md.cell(stack), md.cell(mean), md.signed(delta)]
+            for suite, combo, stack, mean, delta in combine_rows(results, suites)
+        ],
+    )
+    parts += _section(
+        "Hyper-parameters chosen on the validation split, scored on test (mean over conditions)",
+        ["parameter", "metric", "default", "chosen", "test at default", "test at chosen", "validation range"],
+        [
+            [
+                sweep,
+                metric,
+                default,
+                chosen,
+                md.cell(at_default),
+                md.cell(at_chosen),
+                f"{md.cell(low)}–{md.cell(high)}",
+            ]
+            for sweep, metric, default, chosen, at_default, at_chosen, low, high in sensitivity_rows(results)
+        ],
+    )
     return parts
+
+
+def _section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """A titled table, or nothing when the run produced no rows for it."""
+    return ["", f"### {title}", "", md.table(header, rows)] if rows else []
