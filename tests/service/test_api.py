@@ -268,7 +268,6 @@ def test_unknown_route_is_json_404(client: TestClient) -> None:
     assert response.status_code == 404 and response.json()["detail"] == "Not Found"
 
 
-
 def test_the_api_reference_is_served_locally(client: TestClient) -> None:
     """/docs is condsim's own page (FastAPI's Swagger UI would fetch its code from a CDN), drawn from
     /openapi.json by a script condsim serves; ReDoc, which also needs a CDN, is not offered."""

@@ -359,7 +359,9 @@ def steer_query(
             hint="Encode queries and contrast sets with the same model.",
         )
     if not np.isfinite(beta):
-        raise InvalidInputError(f"beta={beta} must be finite.", hint="Use a finite beta: 0.5 (the default) to about 8.")
+        raise InvalidInputError(
+            f"beta={beta} must be finite.", hint="Use a finite beta: 0.5 (the default) to about 8."
+        )
     steered = queries + beta * direction[None, :]
     norms = np.linalg.norm(steered, axis=1)
     if (norms <= 1e-12).any():
