@@ -24,7 +24,8 @@ def train_model(
     n_cards: int = typer.Option(6_000, "--cards", help="playing cards in the training pool"),
     threads: int = typer.Option(2, "--threads", help="CPU threads (torch) and rendering workers"),
     no_resume: bool = typer.Option(False, "--no-resume", help="start over instead of resuming"),
-    device: options.Device = "auto",
+    # the CPU unless asked: the shipped model was trained there, and another device gives other weights
+    device: options.Device = "cpu",
 ) -> None:
     """Train the built-in image tower against frozen MiniLM captions (the script of the shipped model)."""
     from condsim.training.loop import PoolSettings, train_builtin_model

@@ -15,8 +15,8 @@ from typing import Any
 
 from condsim.eval import markdown as md
 from condsim.eval.charts import bar_chart, line_panels
+from condsim.eval.report_summary import summary_section
 from condsim.eval.stages import RESULT_KEYS
-from condsim.eval.summary import summary_section
 
 #: CLAY Table 2(b) / Table 4 (mAP): suite -> condition -> {paper row: value}
 PAPER_RETRIEVAL: dict[str, dict[str, dict[str, float]]] = {
@@ -164,7 +164,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "",
         _PREAMBLE.format(splits=settings.get("split_seeds", "?")),
     ]
-    parts += ["", *summary_section(results, suite_names(results))]
+    summary = summary_section(results, suite_names(results))
+    parts += ["", *summary] if summary else []
     for suite in suite_names(results):
         parts += ["", f"## {suite}", ""]
         parts += _suite_header(

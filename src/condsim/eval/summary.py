@@ -1,21 +1,23 @@
 """What each method adds: the derived comparisons a reader of `condsim bench` needs first.
 
-Pure functions from a results.json dictionary (`condsim.eval.bench`) to rows of numbers, and the
-summary section of the report (`condsim.eval.report`) that renders them. Every comparison is between
-two cells of the same run, so the summary can never disagree with the tables below it.
+Pure functions from a results.json dictionary (`condsim.eval.bench`) to rows of numbers; the report
+renders them (`condsim.eval.report_summary`). Every comparison is between two cells of the same run,
+so the summary can never disagree with the tables below it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from condsim.eval import markdown as md
-
-#: methods that read no prompt: the baselines every other method is compared with
+#: the label-matching reference every conditional method must beat (it reads class-name prompts)
 REFERENCE = "zero-shot-match"
+#: the unconditional baseline (reads no prompt)
 PLAIN = "plain"
+
+#: where one 95 % interval lies against another: entirely above, entirely below, or overlapping
+Side = Literal["above", "below", "overlap"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,9 @@ class ReferenceRow:
     clay: float | None
     best_method: str
     best: float
-    #: True when the 95 % intervals over split seeds of the best method and the reference are disjoint
-    separated: bool | None
+    #: the best method's 95 % interval over split seeds against the reference's (None: not measured).
+    #: Two unpaired intervals: a rough check, not a test of the difference.
+    interval_side: Side | None
 
     @property
     def best_minus_reference(self) -> float:
@@ -42,9 +45,10 @@ class ReferenceRow:
 
 
 def reference_rows(results: Mapping[str, Any], suites: list[str], metric: str = "map") -> list[ReferenceRow]:
-    """Per retrieval condition: plain, the zero-shot reference, CLAY and the best other method (split 0),
-    and whether the intervals of the best method and the reference are disjoint (mAP only: the top-k
-    metrics have no intervals). `metric`: "map", or a `topk` key ("precision@10", "ndcg@10")."""
+    """Per retrieval condition: plain, the zero-shot reference, CLAY and the best other method (split 0;
+    ties go to the method listed first), and where the best method's interval lies against the
+    reference's (mAP only: the top-k metrics have no intervals). `metric`: "map", or a `topk` key
+    ("precision@10", "ndcg@10")."""
     rows = []
     for suite in suites:
         for condition, scores in _scores(results, suite, metric).items():
@@ -53,7 +57,7 @@ def reference_rows(results: Mapping[str, Any], suites: list[str], metric: str = 
             others = {m: v for m, v in scores.items() if m not in (PLAIN, REFERENCE)}
             if not others:
                 continue
-            best_method = max(others, key=lambda m: (others[m], m))
+            best_method = max(others, key=lambda m: others[m])  # max keeps the first of equals
             spans = results.get("intervals", {}).get(suite, {}).get(condition, {}) if metric == "map" else {}
             rows.append(
                 ReferenceRow(
@@ -64,7 +68,7 @@ def reference_rows(results: Mapping[str, Any], suites: list[str], metric: str = 
                     clay=scores.get("clay"),
                     best_method=best_method,
                     best=others[best_method],
-                    separated=_disjoint(spans.get(best_method), spans.get(REFERENCE)),
+                    interval_side=interval_side(spans.get(best_method), spans.get(REFERENCE)),
                 )
             )
     return rows
@@ -80,15 +84,31 @@ def _scores(results: Mapping[str, Any], suite: str, metric: str) -> dict[str, di
     }
 
 
-def _disjoint(first: Any, second: Any) -> bool | None:
-    if not first or not second:
+def interval_side(interval: Sequence[float] | None, other: Sequence[float] | None) -> Side | None:
+    """Where `interval` lies against `other`; None when either was not measured."""
+    if not interval or not other:
         return None
-    return bool(first[1] < second[0] or second[1] < first[0])
+    if interval[0] > other[1]:
+        return "above"
+    if interval[1] < other[0]:
+        return "below"
+    return "overlap"
 
 
-def prompt_gain_rows(results: Mapping[str, Any], suites: list[str], method: str = "clay") -> list[list[Any]]:
-    """[suite, condition, {prompt set: `method` − plain}] for every condition run with prompt variants."""
-    rows: list[list[Any]] = []
+@dataclass(frozen=True)
+class PromptGainRow:
+    """`method` − plain (mAP points) for one condition with each prompt set (built-in, crl-lists, …)."""
+
+    suite: str
+    condition: str
+    gains: dict[str, float]
+
+
+def prompt_gain_rows(
+    results: Mapping[str, Any], suites: list[str], method: str = "clay"
+) -> list[PromptGainRow]:
+    """Every condition that was run with prompt variants."""
+    rows = []
     for suite in suites:
         for condition, variants in results.get("prompts", {}).get(suite, {}).items():
             plain = results[suite].get(condition, {}).get(PLAIN)
@@ -96,13 +116,23 @@ def prompt_gain_rows(results: Mapping[str, Any], suites: list[str], method: str 
                 continue
             gains = {v: by[method] - plain for v, by in variants.items() if method in by}
             if gains:
-                rows.append([suite, condition, gains])
+                rows.append(PromptGainRow(suite, condition, gains))
     return rows
 
 
-def rerank_rows(results: Mapping[str, Any], suites: list[str]) -> list[list[Any]]:
-    """[suite, condition, ΔP@10, ΔnDCG@10, ΔmAP] of `rerank` over `clay`, whose top 50 it reorders."""
-    rows: list[list[Any]] = []
+@dataclass(frozen=True)
+class RerankRow:
+    """What re-ranking CLAY's top 50 changed on one condition (points, `rerank` − `clay`)."""
+
+    suite: str
+    condition: str
+    precision_at_10: float
+    ndcg_at_10: float
+    map: float
+
+
+def rerank_rows(results: Mapping[str, Any], suites: list[str]) -> list[RerankRow]:
+    rows = []
     for suite in suites:
         for condition, by_method in results.get("topk", {}).get(suite, {}).items():
             clay, rerank = by_method.get("clay"), by_method.get("rerank")
@@ -110,140 +140,121 @@ def rerank_rows(results: Mapping[str, Any], suites: list[str]) -> list[list[Any]
             if not clay or not rerank or "clay" not in scores or "rerank" not in scores:
                 continue
             rows.append(
-                [
+                RerankRow(
                     suite,
                     condition,
-                    rerank["precision@10"] - clay["precision@10"],
-                    rerank["ndcg@10"] - clay["ndcg@10"],
-                    scores["rerank"] - scores["clay"],
-                ]
+                    precision_at_10=rerank["precision@10"] - clay["precision@10"],
+                    ndcg_at_10=rerank["ndcg@10"] - clay["ndcg@10"],
+                    map=scores["rerank"] - scores["clay"],
+                )
             )
     return rows
 
 
-def combine_rows(results: Mapping[str, Any], suites: list[str]) -> list[list[Any]]:
-    """[suite, conditions, stack, mean, mean − stack] for every multi-condition pair."""
-    rows: list[list[Any]] = []
+@dataclass(frozen=True)
+class CombineRow:
+    """Several conditions in one query: CLAY with the prompt sets stacked vs per-condition means."""
+
+    suite: str
+    conditions: str
+    stack: float
+    mean: float
+
+
+def combine_rows(results: Mapping[str, Any], suites: list[str]) -> list[CombineRow]:
+    rows = []
     for suite in suites:
         for combo, scores in results.get("multi_condition", {}).get(suite, {}).items():
             if "clay-stacked" in scores and "clay-mean" in scores:
-                stack, mean = scores["clay-stacked"], scores["clay-mean"]
-                rows.append([suite, combo, stack, mean, mean - stack])
+                rows.append(CombineRow(suite, combo, scores["clay-stacked"], scores["clay-mean"]))
     return rows
 
 
-def sensitivity_rows(results: Mapping[str, Any]) -> list[list[Any]]:
-    """[sweep, metric, default, chosen, test at default, test at chosen, validation low, high]."""
-    rows: list[list[Any]] = []
+@dataclass(frozen=True)
+class SensitivityRow:
+    """One swept hyper-parameter: its default and the value chosen on validation, with their test means
+    over conditions, and the range of the validation means over the grid."""
+
+    sweep: str
+    metric: str
+    default: str
+    chosen: str
+    test_at_default: float | None
+    test_at_chosen: float | None
+    validation_low: float
+    validation_high: float
+    #: the chosen value is the smallest or largest value tried: the optimum may lie outside the grid
+    chosen_at_grid_edge: bool
+
+
+def sensitivity_rows(results: Mapping[str, Any]) -> list[SensitivityRow]:
+    rows = []
     for sweep, summary in results.get("sensitivity", {}).get("defaults", {}).items():
-        validation = summary["validation"].values()
+        validation: dict[str, float] = summary["validation"]
+        if not validation:
+            continue
+        grid = sorted(validation, key=float)
         default, chosen = summary["default"], summary["chosen"]
         rows.append(
-            [
-                sweep,
-                summary["metric"],
-                default,
-                chosen,
-                summary["test"].get(default),
-                summary["test"].get(chosen),
-                min(validation),
-                max(validation),
-            ]
+            SensitivityRow(
+                sweep=sweep,
+                metric=summary["metric"],
+                default=default,
+                chosen=chosen,
+                test_at_default=summary["test"].get(default),
+                test_at_chosen=summary["test"].get(chosen),
+                validation_low=min(validation.values()),
+                validation_high=max(validation.values()),
+                chosen_at_grid_edge=chosen in (grid[0], grid[-1]),
+            )
         )
     return rows
 
 
-def _reference_table(rows: list[ReferenceRow], title: str, *, intervals: bool) -> list[str]:
-    """One condition per row: the best method that is neither `plain` nor the reference, against the
-    reference, and a sentence counting where some method beats it."""
-    if not rows:
-        return []
-    # "above" as the table shows it: a margin that rounds to +0.0 is a tie
-    above = [r for r in rows if round(r.best_minus_reference, 1) > 0]
-    beaten = [f"{r.suite}/{r.condition}" for r in above]
-    header = [
-        "suite",
-        "condition",
-        "`plain`",
-        "`zero-shot-match`",
-        "`clay`",
-        "best other",
-        "best − reference",
-    ]
-    header += ["disjoint"] if intervals else []
-    table = []
-    for r in rows:
-        row = [r.suite, r.condition, md.cell(r.plain), md.cell(r.reference), md.cell(r.clay),
-               f"`{r.best_method}` {md.cell(r.best)}", md.signed(r.best_minus_reference)]  # fmt: skip
-        row += [{True: "yes", False: "no", None: "–"}[r.separated]] if intervals else []
-        table.append([*row, md.signed(r.clay_minus_plain)])
-    header.append("`clay` − `plain`")
-    sentence = f"Some method scores above the reference on {len(beaten)} of {len(rows)} conditions" + (
-        f" ({', '.join(beaten)})" if beaten else ""
-    )
-    if intervals:
-        separated = [f"{r.suite}/{r.condition}" for r in above if r.separated]
-        sentence += f"; with disjoint intervals on {len(separated)}" + (
-            f" ({', '.join(separated)})" if separated else ""
-        )
-    return ["", f"### Against the zero-shot reference: {title} (split 0)", "", md.table(header, table), "",
-            sentence + "."]  # fmt: skip
+@dataclass(frozen=True)
+class ChosenValueRow:
+    """One condition's test scores at a sweep's default and at its validation-chosen value, beside the
+    zero-shot reference: where the chosen value helps, and where it costs."""
+
+    sweep: str
+    suite: str
+    condition: str
+    #: metric -> value, for "map" and "ndcg@10"
+    default: dict[str, float]
+    chosen: dict[str, float]
+    reference: dict[str, float]
 
 
-def summary_section(results: Mapping[str, Any], suites: list[str]) -> list[str]:
-    """The derived comparisons (`condsim.eval.summary`): each method against the zero-shot reference,
-    how much of CLAY's gain the prompts carry, what re-ranking changes at the top, `stack` vs `mean`,
-    and the hyper-parameters chosen on validation."""
-    parts = [
-        "## Summary: what each method adds",
-        "",
-        "`best other` is the best method that is neither `plain` nor the zero-shot reference; "
-        "`disjoint` says whether its 95 % interval over split seeds and the reference's do not overlap.",
-    ]
-    for metric, title in (("map", "retrieval mAP"), ("ndcg@10", "the top of the ranking, nDCG@10")):
-        parts += _reference_table(reference_rows(results, suites, metric), title, intervals=metric == "map")
-    gains = prompt_gain_rows(results, suites)
-    variants = list(dict.fromkeys(v for row in gains for v in row[2]))
-    parts += _section(
-        "How much of CLAY's gain over `plain` the prompts carry (mAP points, split 0)",
-        ["suite", "condition", *variants],
-        [[suite, condition, *[md.signed(by.get(v)) for v in variants]] for suite, condition, by in gains],
-    )
-    parts += _section(
-        "What re-ranking CLAY's top 50 changes (`rerank` − `clay`, points, split 0)",
-        ["suite", "condition", "precision@10", "nDCG@10", "mAP"],
-        [
-            [suite, condition, *map(md.signed, deltas)]
-            for suite, condition, *deltas in rerank_rows(results, suites)
-        ],
-    )
-    parts += _section(
-        "Several conditions: `stack` (the paper, the default) vs `mean` (mAP, split 0)",
-        ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`"],
-        [
-            [suite, combo, md.cell(stack), md.cell(mean), md.signed(delta)]
-            for suite, combo, stack, mean, delta in combine_rows(results, suites)
-        ],
-    )
-    parts += _section(
-        "Hyper-parameters chosen on the validation split, scored on test (mean over conditions)",
-        ["parameter", "metric", "default", "chosen", "test at default", "test at chosen", "validation range"],
-        [
-            [
-                sweep,
-                metric,
-                default,
-                chosen,
-                md.cell(at_default),
-                md.cell(at_chosen),
-                f"{md.cell(low)}–{md.cell(high)}",
-            ]
-            for sweep, metric, default, chosen, at_default, at_chosen, low, high in sensitivity_rows(results)
-        ],
-    )
-    return parts
-
-
-def _section(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
-    """A titled table, or nothing when the run produced no rows for it."""
-    return ["", f"### {title}", "", md.table(header, rows)] if rows else []
+def chosen_value_rows(results: Mapping[str, Any]) -> list[ChosenValueRow]:
+    """Per sweep whose chosen value differs from its default, every test condition at both values."""
+    sensitivity = results.get("sensitivity", {})
+    rows = []
+    for sweep, summary in sensitivity.get("defaults", {}).items():
+        default, chosen = summary["default"], summary["chosen"]
+        if default == chosen:
+            continue
+        for suite, sweeps in sensitivity.get("test", {}).items():
+            at_value = sweeps.get(sweep, {})
+            for condition, at_default in at_value.get(default, {}).items():
+                at_chosen = at_value.get(chosen, {}).get(condition)
+                if at_chosen is None:
+                    continue
+                reference = {"map": results.get(suite, {}).get(condition, {}).get(REFERENCE)}
+                reference["ndcg@10"] = (
+                    results.get("topk", {})
+                    .get(suite, {})
+                    .get(condition, {})
+                    .get(REFERENCE, {})
+                    .get("ndcg@10")
+                )
+                rows.append(
+                    ChosenValueRow(
+                        sweep,
+                        suite,
+                        condition,
+                        default=at_default,
+                        chosen=at_chosen,
+                        reference={k: v for k, v in reference.items() if v is not None},
+                    )
+                )
+    return rows

@@ -71,11 +71,12 @@ names (circle = sphere, square = cube, triangle = cone).
 
 ## Limitations
 - Trained on a synthetic 2-D domain only; on natural photos its image embeddings mean little.
-- condsim's rendered benchmarks (`clevr4`, `cards`, `objects` in `condsim bench`) are *in-domain*
+- Two of condsim's rendered benchmarks (`clevr4` and `cards` in `condsim bench`) are *in-domain*
   for this model: their images come from the same renderers as its training images (other seeds),
   and its captions were templated from the same class names. Numbers measured on them describe this
-  domain, not photos. The flat drawings (zero-shot table above; the `flat` suite of `condsim bench`)
-  are the only images here that it never saw in any form.
+  domain, not photos. The `objects` suite comes from a renderer it never saw (its colour names are in
+  the captions, its object categories are not), and the flat drawings (zero-shot table above; the
+  `flat` suite) are simple shapes it never saw in any form.
 - Which attributes *plain* image similarity follows is measured, not assumed from how often the
   captions mention them: `condsim bench --suite clevr4` reports plain retrieval mAP per condition
   (the repository's `docs/results`).
@@ -167,9 +168,12 @@ def _weakest_tasks(zero_shot: dict[str, float], input_size: int) -> str:
     )
     sentence = (
         f"Less than halfway from chance to perfect zero-shot: {named}. Expect conditional search on "
-        f"{'this attribute' if len(weak) == 1 else 'these attributes'} to be weak too (small details such "
-        f"as the rendered textures are a few pixels wide at the {input_size} px input)."
+        f"{'this attribute' if len(weak) == 1 else 'these attributes'} to be weak too"
     )
+    # the reason is known for texture only: the rendered textures are a few pixels wide at the input size
+    if any(name.endswith("/texture") for name in weak):
+        sentence += f" (the rendered textures are a few pixels wide at the {input_size} px input)"
+    sentence += "."
     return textwrap.fill(sentence, width=98, subsequent_indent="  ")
 
 
