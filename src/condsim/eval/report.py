@@ -130,7 +130,8 @@ def _suite_header(suite: str, info: Mapping[str, Any], zero_shot: Mapping[str, f
         parts.append(
             f"{dataset.get('n', '?')} images{rendering}, classes per condition: "
             f"{md.spelled(info.get('classes'))}; "
-            f"embedding {info.get('seconds_embedding')} s, protocols {info.get('seconds_protocols')} s."
+            f"embedding {info.get('seconds_embedding')} s, protocol tasks {info.get('seconds_protocols')} s "
+            "(summed over the worker processes: with --jobs > 1 it can exceed the wall time)."
         )
         prompts = info.get("prompts", {})
         if prompts:
