@@ -10,6 +10,7 @@ results.json layout (scores in percent unless noted)::
     {"clevr4": {"color": {"plain": 18.2, "zero-shot-match": 97.9, "clay": 61.0, ...}, ...},  # mAP, split 0
      "cards": {...}, "objects": {...}, "flat": {...},            # flat: the held-out domain
      "intervals": {suite: {condition or "a+b": {method: [low, high]}}},  # 95 % t-interval, split seeds
+     "split_scores": {suite: {condition or "a+b": {method: [mAP of split seed 0, 1, …]}}},
      "topk": {suite: {condition: {method: {"precision@10", "ndcg@10"}}}},  # split 0
      "zero_shot": {suite: {condition: accuracy}},                # class-name prompts, all images
      "prompts": {suite: {condition: {variant: {method: mAP}}}},   # built-in / crl-lists / no-class-names

@@ -41,9 +41,16 @@ def summary_section(results: Mapping[str, Any], suites: list[str]) -> list[str]:
     )
     parts += _section(
         "Several conditions: `stack` (the paper, the default) vs `mean` (mAP, split 0)",
-        ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`"],
+        ["suite", "conditions", "`stack`", "`mean`", "`mean` − `stack`", "paired 95 % interval"],
         [
-            [r.suite, r.conditions, md.cell(r.stack), md.cell(r.mean), md.signed(r.mean - r.stack)]
+            [
+                r.suite,
+                r.conditions,
+                md.cell(r.stack),
+                md.cell(r.mean),
+                md.signed(r.mean - r.stack),
+                _interval_text(r.difference_interval),
+            ]
             for r in combine_rows(results, suites)
         ],
     )
@@ -85,10 +92,15 @@ def summary_section(results: Mapping[str, Any], suites: list[str]) -> list[str]:
         "## Summary: what each method adds",
         "",
         "`best other` is the best method that is neither `plain` nor the zero-shot reference (ties: the "
-        "method listed first). `intervals` says where its 95 % interval over split seeds lies against the "
-        "reference's: two unpaired intervals, a rough check rather than a test of the difference.",
+        "method listed first). A paired 95 % interval is the Student-t interval of the mean difference "
+        "between two methods over the query/database split seeds, split by split; where it excludes 0, "
+        "the difference is larger than the split-to-split noise.",
         *parts,
     ]
+
+
+def _interval_text(interval: tuple[float, float] | None) -> str:
+    return "–" if interval is None else f"{md.signed(interval[0])} to {md.signed(interval[1])}"
 
 
 def _sweep_values(results: Mapping[str, Any], sweep: str) -> str:
@@ -113,22 +125,22 @@ def _reference_table(rows: list[ReferenceRow], title: str, *, intervals: bool) -
         "best other",
         "best − reference",
     ]
-    header += ["intervals"] if intervals else []
+    header += ["paired 95 % interval"] if intervals else []
     header.append("`clay` − `plain`")
     table = []
     for r in rows:
         row = [r.suite, r.condition, md.cell(r.plain), md.cell(r.reference), md.cell(r.clay),
                f"`{r.best_method}` {md.cell(r.best)}", md.signed(r.best_minus_reference)]  # fmt: skip
-        row += [r.interval_side or "–"] if intervals else []
+        row += [_interval_text(r.difference_interval)] if intervals else []
         table.append([*row, md.signed(r.clay_minus_plain)])
     sentence = f"Some method scores above the reference on {len(above)} of {len(rows)} conditions" + (
         f" ({', '.join(names)})" if names else ""
     )
-    if intervals and all(r.interval_side is None for r in rows):
-        sentence += "; no intervals were measured"
+    if intervals and all(r.difference_interval is None for r in rows):
+        sentence += "; no per-split scores were kept, so no paired intervals"
     elif intervals:
-        clear = [f"{r.suite}/{r.condition}" for r in above if r.interval_side == "above"]
-        sentence += f"; with its interval entirely above the reference's on {len(clear)}" + (
+        clear = [f"{r.suite}/{r.condition}" for r in above if r.side == "above 0"]
+        sentence += f"; with the paired interval of the difference above 0 on {len(clear)}" + (
             f" ({', '.join(clear)})" if clear else ""
         )
     else:

@@ -32,6 +32,7 @@ from condsim.eval.variants import crl_list, crl_list_texts, stripped_texts
 #: the results.json keys a suite contributes to (besides its own retrieval table)
 RESULT_KEYS = (
     "intervals",
+    "split_scores",
     "topk",
     "zero_shot",
     "prompts",
@@ -199,6 +200,8 @@ def _retrieval(run: SuiteRun, condition: str) -> list[Put]:
             ("topk", (condition, method), _rounded({k: v for k, v in scores[0].items() if k != "map"}))
         )
         puts.append(("intervals", (condition, method), _interval([score["map"] for score in scores])))
+        # every split's value, so that two methods can be compared split by split (a paired interval)
+        puts.append(("split_scores", (condition, method), [round(score["map"], 2) for score in scores]))
     return puts
 
 
@@ -211,6 +214,9 @@ def _multi(run: SuiteRun, key: str) -> list[Put]:
     ]
     puts: list[Put] = [("multi_condition", (key,), _rounded(per_seed[0]))]
     puts += [("intervals", (key, method), _interval([s[method] for s in per_seed])) for method in per_seed[0]]
+    puts += [
+        ("split_scores", (key, method), [round(s[method], 2) for s in per_seed]) for method in per_seed[0]
+    ]
     return puts
 
 

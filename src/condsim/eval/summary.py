@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from condsim.eval.metrics import confidence_interval
+
 #: the label-matching reference every conditional method must beat (it reads class-name prompts)
 REFERENCE = "zero-shot-match"
 #: the unconditional baseline (reads no prompt)
 PLAIN = "plain"
 
-#: where one 95 % interval lies against another: entirely above, entirely below, or overlapping
-Side = Literal["above", "below", "overlap"]
+#: where the 95 % interval of a difference lies against zero
+Side = Literal["above 0", "below 0", "spans 0"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,9 @@ class ReferenceRow:
     clay: float | None
     best_method: str
     best: float
-    #: the best method's 95 % interval over split seeds against the reference's (None: not measured).
-    #: Two unpaired intervals: a rough check, not a test of the difference.
-    interval_side: Side | None
+    #: 95 % interval of the mean of (best − reference) over the split seeds, paired split by split
+    #: (None: the run kept no per-split scores, or the metric has none)
+    difference_interval: tuple[float, float] | None
 
     @property
     def best_minus_reference(self) -> float:
@@ -43,12 +45,16 @@ class ReferenceRow:
     def clay_minus_plain(self) -> float | None:
         return None if self.clay is None else self.clay - self.plain
 
+    @property
+    def side(self) -> Side | None:
+        return side_of_zero(self.difference_interval)
+
 
 def reference_rows(results: Mapping[str, Any], suites: list[str], metric: str = "map") -> list[ReferenceRow]:
     """Per retrieval condition: plain, the zero-shot reference, CLAY and the best other method (split 0;
-    ties go to the method listed first), and where the best method's interval lies against the
-    reference's (mAP only: the top-k metrics have no intervals). `metric`: "map", or a `topk` key
-    ("precision@10", "ndcg@10")."""
+    ties go to the method listed first), and the paired interval of best − reference over the split
+    seeds (mAP only: top-k is measured on split 0). `metric`: "map", or a `topk` key ("precision@10",
+    "ndcg@10")."""
     rows = []
     for suite in suites:
         for condition, scores in _scores(results, suite, metric).items():
@@ -58,7 +64,9 @@ def reference_rows(results: Mapping[str, Any], suites: list[str], metric: str = 
             if not others:
                 continue
             best_method = max(others, key=lambda m: others[m])  # max keeps the first of equals
-            spans = results.get("intervals", {}).get(suite, {}).get(condition, {}) if metric == "map" else {}
+            splits = (
+                results.get("split_scores", {}).get(suite, {}).get(condition, {}) if metric == "map" else {}
+            )
             rows.append(
                 ReferenceRow(
                     suite=suite,
@@ -68,7 +76,7 @@ def reference_rows(results: Mapping[str, Any], suites: list[str], metric: str = 
                     clay=scores.get("clay"),
                     best_method=best_method,
                     best=others[best_method],
-                    interval_side=interval_side(spans.get(best_method), spans.get(REFERENCE)),
+                    difference_interval=paired_interval(splits.get(best_method), splits.get(REFERENCE)),
                 )
             )
     return rows
@@ -84,15 +92,25 @@ def _scores(results: Mapping[str, Any], suite: str, metric: str) -> dict[str, di
     }
 
 
-def interval_side(interval: Sequence[float] | None, other: Sequence[float] | None) -> Side | None:
-    """Where `interval` lies against `other`; None when either was not measured."""
-    if not interval or not other:
+def paired_interval(
+    scores: Sequence[float] | None, baseline: Sequence[float] | None
+) -> tuple[float, float] | None:
+    """The 95 % Student-t interval of the mean of (scores − baseline), split by split. Pairing removes
+    the split-to-split swing both methods share, which two separate intervals would count twice."""
+    if not scores or not baseline or len(scores) != len(baseline) or len(scores) < 2:
         return None
-    if interval[0] > other[1]:
-        return "above"
-    if interval[1] < other[0]:
-        return "below"
-    return "overlap"
+    low, high = confidence_interval([a - b for a, b in zip(scores, baseline, strict=True)])
+    return (low, high)
+
+
+def side_of_zero(interval: tuple[float, float] | None) -> Side | None:
+    if interval is None:
+        return None
+    if interval[0] > 0:
+        return "above 0"
+    if interval[1] < 0:
+        return "below 0"
+    return "spans 0"
 
 
 @dataclass(frozen=True)
@@ -159,6 +177,8 @@ class CombineRow:
     conditions: str
     stack: float
     mean: float
+    #: paired 95 % interval of mean − stack over the split seeds (None: no per-split scores)
+    difference_interval: tuple[float, float] | None
 
 
 def combine_rows(results: Mapping[str, Any], suites: list[str]) -> list[CombineRow]:
@@ -166,7 +186,9 @@ def combine_rows(results: Mapping[str, Any], suites: list[str]) -> list[CombineR
     for suite in suites:
         for combo, scores in results.get("multi_condition", {}).get(suite, {}).items():
             if "clay-stacked" in scores and "clay-mean" in scores:
-                rows.append(CombineRow(suite, combo, scores["clay-stacked"], scores["clay-mean"]))
+                splits = results.get("split_scores", {}).get(suite, {}).get(combo, {})
+                interval = paired_interval(splits.get("clay-mean"), splits.get("clay-stacked"))
+                rows.append(CombineRow(suite, combo, scores["clay-stacked"], scores["clay-mean"], interval))
     return rows
 
 
