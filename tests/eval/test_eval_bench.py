@@ -55,6 +55,9 @@ def test_run_bench_writes_every_table(fake_encoder, tmp_path: Path) -> None:  # 
         for condition in spec.conditions:
             assert set(results["intervals"][suite][condition]) == set(METHODS)
             assert all(low <= high for low, high in results["intervals"][suite][condition].values())
+            splits = results["split_scores"][suite][condition]
+            assert set(splits) == set(METHODS) and all(len(v) == TINY.split_seeds for v in splits.values())
+            assert splits["clay"][0] == results[suite][condition]["clay"]  # split 0 is the table's value
             assert set(results["topk"][suite][condition]["clay"]) == {"precision@10", "ndcg@10"}
             assert 0.0 <= results["zero_shot"][suite][condition] <= 100.0
             assert set(results["prompts"][suite][condition]["built-in"]) == set(TEXT_METHODS)
@@ -90,6 +93,7 @@ def test_run_bench_writes_every_table(fake_encoder, tmp_path: Path) -> None:  # 
     report = (tmp_path / "report.md").read_text()
     assert "paper: CLAY (CLIP-B)" in report and "| `clay` |" in report
     assert "zero-shot-match" in report and "Sensitivity" in report and "no-class-names" in report
+    assert "## Summary: what each method adds" in report and "paired 95 % interval" in report
     for chart in (
         "sensitivity.png",
         "clevr4_retrieval.png",

@@ -9,11 +9,11 @@ import pytest
 from condsim.eval.report import render_markdown
 from condsim.eval.summary import (
     ChosenValueRow,
-    CombineRow,
     PromptGainRow,
     RerankRow,
     chosen_value_rows,
     combine_rows,
+    paired_interval,
     prompt_gain_rows,
     reference_rows,
     rerank_rows,
@@ -30,11 +30,14 @@ def _results() -> dict[str, Any]:
             "c": {"plain": 10.0, "zero-shot-match": 12.0, "clay": 12.02},
             "d": {"plain": 10.0, "zero-shot-match": 12.0, "clay": 20.0, "text": 20.0},
         },
-        "intervals": {
+        "split_scores": {
             "toy": {
-                "a": {"clay": [68.0, 72.0], "zero-shot-match": [88.0, 91.0]},
-                "b": {"clay": [49.0, 60.0], "zero-shot-match": [45.0, 55.0]},
-                "d": {"clay": [19.0, 21.0], "zero-shot-match": [11.0, 13.0]},
+                # a: clay always 20 below the reference; b: clay ahead on average, but not on every split;
+                # d: clay 8 ahead on every split, give or take 1
+                "a": {"clay": [70.0, 69.0, 71.0], "zero-shot-match": [90.0, 89.0, 91.0]},
+                "b": {"clay": [58.0, 40.0, 60.0], "zero-shot-match": [50.0, 52.0, 49.0]},
+                "d": {"clay": [20.0, 21.0, 19.0], "zero-shot-match": [12.0, 12.0, 12.0]},
+                "a+b": {"clay-stacked": [50.0, 51.0, 49.0], "clay-mean": [47.5, 48.0, 46.0]},
             }
         },
         "topk": {
@@ -67,15 +70,20 @@ def _results() -> dict[str, Any]:
 
 def test_reference_rows_compare_the_best_other_method_with_the_reference() -> None:
     a, b, c, d = reference_rows(_results(), ["toy"])
-    assert (a.best_method, a.best_minus_reference, a.clay_minus_plain, a.interval_side) == (
-        "clay",
-        -20.0,
-        40.0,
-        "below",
-    )
-    assert (b.best_method, b.best_minus_reference, b.interval_side) == ("clay", 8.0, "overlap")
-    assert c.interval_side is None and c.best_minus_reference == pytest.approx(0.02)
-    assert (d.best_method, d.interval_side) == ("clay", "above")  # a tie goes to the method listed first
+    assert (a.best_method, a.best_minus_reference, a.clay_minus_plain) == ("clay", -20.0, 40.0)
+    assert a.difference_interval == pytest.approx((-20.0, -20.0)) and a.side == "below 0"
+    assert (b.best_method, b.best_minus_reference, b.side) == ("clay", 8.0, "spans 0")
+    assert c.difference_interval is None and c.best_minus_reference == pytest.approx(0.02)
+    assert (d.best_method, d.side) == ("clay", "above 0")  # a tie goes to the method listed first
+    low, high = d.difference_interval or (0.0, 0.0)
+    assert low < 8.0 < high and high - low < 5.0
+
+
+def test_paired_intervals_need_the_same_splits_on_both_sides() -> None:
+    assert paired_interval([1.0, 2.0], [1.0]) is None and paired_interval([1.0], [0.0]) is None
+    assert paired_interval(None, [1.0, 2.0]) is None
+    # a swing both methods share cancels: the paired interval is a point, the unpaired ones would overlap
+    assert paired_interval([10.0, 30.0, 50.0], [9.0, 29.0, 49.0]) == pytest.approx((1.0, 1.0))
 
 
 def test_the_other_comparisons_are_differences_of_cells() -> None:
@@ -84,7 +92,9 @@ def test_the_other_comparisons_are_differences_of_cells() -> None:
         PromptGainRow("toy", "a", {"built-in": 40.0, "no-class-names": 5.0})
     ]
     assert rerank_rows(results, ["toy"]) == [RerankRow("toy", "b", 3.0, -0.5, -1.0)]
-    assert combine_rows(results, ["toy"]) == [CombineRow("toy", "a+b", 50.0, 47.5)]
+    (combined,) = combine_rows(results, ["toy"])
+    assert (combined.suite, combined.conditions, combined.stack, combined.mean) == ("toy", "a+b", 50.0, 47.5)
+    assert combined.difference_interval is not None and combined.difference_interval[1] < 0
     clay_k, weight = sensitivity_rows(results)
     assert (clay_k.test_at_default, clay_k.test_at_chosen, clay_k.validation_low, clay_k.validation_high) == (
         60.0,
@@ -109,13 +119,13 @@ def test_the_other_comparisons_are_differences_of_cells() -> None:
 def test_the_report_opens_with_the_summary_and_counts_ties_as_ties() -> None:
     report = render_markdown(_results())
     assert report.index("## Summary: what each method adds") < report.index("## toy")
-    # c's +0.02 rounds to +0.0 in the table, so it is not counted as beating the reference; b beats it
-    # only with overlapping intervals, d with its interval entirely above
+    # c's +0.02 rounds to +0.0 in the table, so it is not counted as beating the reference; b is above
+    # it on split 0 but not on every split, d on every split
     assert (
-        "above the reference on 2 of 4 conditions (toy/b, toy/d); with its interval entirely above the "
-        "reference's on 1 (toy/d)." in report
+        "above the reference on 2 of 4 conditions (toy/b, toy/d); with the paired interval of the "
+        "difference above 0 on 1 (toy/d)." in report
     )
-    assert "| toy | a | +40.0 | +5.0 |" in report and "| toy | a+b | 50.0 | 47.5 | -2.5 |" in report
+    assert "| toy | a | +40.0 | +5.0 |" in report and "| toy | a+b | 50.0 | 47.5 | -2.5 | " in report
     assert "| clay k 50 → 20 | toy | a | 60.0 → 72.0 | 80.0 → 79.0 | 90.0 / 85.0 |" in report
 
 
