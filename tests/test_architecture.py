@@ -8,8 +8,8 @@ import is an arrow like any other; only run-time import order is spared, not the
 
 The units are condsim's top-level packages and modules (``methods``, ``collection``, ``demo``, ...).
 ``condsim/__init__.py`` (the facade that lazily re-exports the main API) and ``__main__`` sit above
-every unit; ``errors`` and the private helpers (``_files``, ``_progress``, ``_text``, ``_types``) sit
-below them.
+every unit; ``errors`` and the private helpers (``_files``, ``_lazy``, ``_progress``, ``_text``,
+``_types``) sit below them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ LAYERS: dict[str, int] = {
     "service": 4,
 }
 #: leaves everyone may import; they import nothing of ours but `errors` and each other
-SHARED = {"errors", "_files", "_progress", "_text", "_types"}
+SHARED = {"errors", "_files", "_lazy", "_progress", "_text", "_types"}
 #: `methods` is pure math: of ours it imports only these
 METHODS_MAY_IMPORT = {"errors"}
 #: above every unit: the package facade (it re-exports lazily) and the `python -m condsim` entry point

@@ -17,9 +17,9 @@ fast and loads neither numpy nor torch::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from condsim._lazy import lazy_attributes
 from condsim.errors import CondsimError
 
 if TYPE_CHECKING:  # what mypy and editors see; at run time `__getattr__` imports these on first use
@@ -50,16 +50,4 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # hidden from mypy, so a misspelt `condsim.Colection` stays a type error
-
-    def __getattr__(name: str) -> object:
-        """Import a main-API name from its module on first access and keep it as a module attribute."""
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module 'condsim' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

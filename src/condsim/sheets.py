@@ -218,6 +218,26 @@ def save_sheet(
     return write_png(sheet, path)
 
 
+def result_tiles(
+    results: Sequence[tuple[str, float]],
+    captions: Sequence[Sequence[str]] | None = None,
+    borders: Sequence[RGB | None] | None = None,
+) -> list[Tile]:
+    """One tile per ranked result: "#rank  score", the file name, then its caption lines and frame."""
+    if captions is not None and len(captions) != len(results):
+        raise InvalidInputError(f"{len(captions)} captions for {len(results)} results")
+    if borders is not None and len(borders) != len(results):
+        raise InvalidInputError(f"{len(borders)} borders for {len(results)} results")
+    return [
+        Tile(
+            path,
+            [f"#{rank}  {score:.3f}", Path(path).name, *(captions[rank - 1] if captions is not None else ())],
+            borders[rank - 1] if borders is not None else None,
+        )
+        for rank, (path, score) in enumerate(results, start=1)
+    ]
+
+
 def results_sheet(
     query: str | os.PathLike[str] | Image.Image,
     results: Sequence[tuple[str, float]],
@@ -238,16 +258,11 @@ def results_sheet(
     condition values it matches, or its true labels), `borders[i]` frames it (e.g. `MATCH_BORDER` /
     `MISMATCH_BORDER`). The legend names the meaning of every frame colour used (`FRAME_MEANINGS`).
     """
-    if captions is not None and len(captions) != len(results):
-        raise InvalidInputError(f"{len(captions)} captions for {len(results)} results")
-    if borders is not None and len(borders) != len(results):
-        raise InvalidInputError(f"{len(borders)} borders for {len(results)} results")
     query_name = str(getattr(query, "filename", "")) if isinstance(query, Image.Image) else Path(query).name
-    tiles = [Tile(query, ["query", query_name, *query_caption], QUERY_BORDER)]
-    for rank, (path, score) in enumerate(results, start=1):
-        extra = list(captions[rank - 1]) if captions is not None else []
-        border = borders[rank - 1] if borders is not None else None
-        tiles.append(Tile(path, [f"#{rank}  {score:.3f}", Path(path).name, *extra], border))
+    tiles = [
+        Tile(query, ["query", query_name, *query_caption], QUERY_BORDER),
+        *result_tiles(results, captions, borders),
+    ]
     used = {tile.border for tile in tiles}
     legend = [(colour, meaning) for colour, meaning in FRAME_MEANINGS.items() if colour in used]
     return save_sheet(

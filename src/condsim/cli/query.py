@@ -10,7 +10,6 @@ shape as the HTTP service's), bare paths (--paths-only, for piping), copies or l
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -268,13 +267,10 @@ def search(
         labellings = _labellings(collection, [conditions[name] for name in names]) if sheet else []
     _export(results, copy_to, link_to, as_json or paths_only)
     if sheet is not None:
-        from condsim.sheets import Tile, save_sheet
+        from condsim.sheets import result_tiles, save_sheet
 
-        values = value_captions(labellings, [r.path for r in results])
-        tiles = [
-            Tile(r.path, [f"#{rank}  {r.score:.3f}", Path(r.path).name, *lines])
-            for rank, (r, lines) in enumerate(zip(results, values, strict=True), 1)
-        ]
+        captions = value_captions(labellings, [r.path for r in results])
+        tiles = result_tiles([(r.path, r.score) for r in results], captions)
         written = save_sheet(tiles, sheet, title=f"{text!r} by {label}")
         note(f"contact sheet: {written}", as_json=as_json or paths_only)
 

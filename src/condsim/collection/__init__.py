@@ -10,8 +10,9 @@ needs the store and the indexer only, does not import the search stack (methods,
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from condsim._lazy import lazy_attributes
 
 if TYPE_CHECKING:  # what mypy and editors see; at run time `__getattr__` imports these on first use
     from condsim.collection.collection import Collection, EmbeddedCondition, Result
@@ -84,16 +85,4 @@ __all__ = [
 ]
 
 if not TYPE_CHECKING:  # hidden from mypy, so a misspelt name stays a type error
-
-    def __getattr__(name: str) -> object:
-        """Import a public name from its module on first access and keep it as a package attribute."""
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module 'condsim.collection' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

@@ -73,14 +73,7 @@ def result_envelope(
                 "contributions": dict(result.contributions),
             }
         )
-    return {
-        "query": dict(query),
-        "method": method,
-        "conditions": dict(conditions),
-        "model": collection.store.model_id,
-        "store_version": collection.store.version,
-        "results": entries,
-    }
+    return _envelope(collection, entries, query, method, conditions)
 
 
 def images_envelope(
@@ -110,6 +103,17 @@ def images_envelope(
         entries.append(
             {"id": item.id, "path": item.relpath or path, "score": score, "contributions": {}, **fields}
         )
+    return _envelope(collection, entries, query, method, conditions) | extra
+
+
+def _envelope(
+    collection: Collection,
+    entries: list[dict[str, Any]],
+    query: Mapping[str, Any],
+    method: str,
+    conditions: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The keys every envelope has, around its result entries (module docstring)."""
     return {
         "query": dict(query),
         "method": method,
@@ -117,5 +121,4 @@ def images_envelope(
         "model": collection.store.model_id,
         "store_version": collection.store.version,
         "results": entries,
-        **extra,
     }

@@ -70,6 +70,17 @@ def _refuse(spelling: Spelling, parameter: str, message: str, hint: str | None) 
     return QueryInputError(f"{spelling.at(parameter)}: {message}", parameter=parameter, hint=hint)
 
 
+def _weights_without_condition(spelling: Spelling) -> QueryInputError:
+    """Weights given with no condition to weigh: the same refusal wherever it is noticed."""
+    return _refuse(
+        spelling,
+        "weight",
+        f"weights need at least one {spelling.of('by')} condition",
+        f"e.g. {spelling.set('by', 'color')} {spelling.set('by', 'shape')} "
+        f"{spelling.set('weight', 'color=2')}",
+    )
+
+
 def condition_key(name: str) -> str:
     """The form in which two typed names denote the same condition: a built-in's canonical name
     (so "colour" and "color" are one), else the normalised name."""
@@ -91,13 +102,7 @@ def check_conditions(
     resolved)."""
     positive, negative = [condition_key(name) for name in by], [condition_key(name) for name in not_]
     if has_weights and not positive:
-        raise _refuse(
-            spelling,
-            "weight",
-            f"weights need at least one {spelling.of('by')} condition",
-            f"e.g. {spelling.set('by', 'color')} {spelling.set('by', 'shape')} "
-            f"{spelling.set('weight', 'color=2')}",
-        )
+        raise _weights_without_condition(spelling)
     for parameter, keys in (("by", positive), ("not", negative)):
         if len(set(keys)) != len(keys):
             raise _refuse(spelling, parameter, "a condition is given twice", "list each condition once")
@@ -165,13 +170,7 @@ def parse_weights(
     if not entries:
         return None
     if not conditions:
-        raise _refuse(
-            spelling,
-            "weight",
-            f"weights need at least one {spelling.of('by')} condition",
-            f"e.g. {spelling.set('by', 'color')} {spelling.set('by', 'shape')} "
-            f"{spelling.set('weight', 'color=2')}",
-        )
+        raise _weights_without_condition(spelling)
     parsed: dict[str, float] = {}
     for entry in entries:
         name, separator, number = entry.rpartition("=")

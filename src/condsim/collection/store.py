@@ -95,6 +95,20 @@ __all__ = [
 _COMPACT_ROWS = 64 * BLOCK_ROWS
 
 
+def checked_embeddings(
+    embeddings: np.ndarray, n_items: int, dim: int, dtype: type[np.floating] | None = None
+) -> np.ndarray:
+    """`embeddings` as an (n_items, dim) array (cast to `dtype` when given, before the check, so a
+    value the cast overflows is caught), refused with a `StoreError` when the shape is wrong or a value
+    is NaN or inf: every store backend's `add` checks the same way."""
+    matrix = np.asarray(embeddings, dtype=dtype)
+    if matrix.ndim != 2 or matrix.shape[1] != dim or matrix.shape[0] != n_items:
+        raise StoreError(f"expected ({n_items}, {dim}) embeddings for {n_items} items, got {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise StoreError("refusing to store embeddings containing NaN or inf")
+    return matrix
+
+
 class Store(RunningSum):
     """Embeddings (memory-mapped) + SQLite metadata of one indexed folder.
 
@@ -360,15 +374,9 @@ class Store(RunningSum):
         An item whose `relpath` is already stored is re-pointed to its new row when `replace` (its
         old row becomes a hole). The embedding bytes are durable before the metadata commits.
         """
-        matrix = np.asarray(embeddings)
-        if matrix.ndim != 2 or matrix.shape[1] != self.dim or matrix.shape[0] != len(items):
-            raise StoreError(
-                f"expected ({len(items)}, {self.dim}) embeddings for {len(items)} items, got {matrix.shape}"
-            )
+        matrix = checked_embeddings(embeddings, len(items), self.dim)
         if not items:
             return []
-        if not np.isfinite(matrix).all():
-            raise StoreError("refusing to store embeddings containing NaN or inf")
         self._ensure_blocks()
         payload = np.ascontiguousarray(matrix, dtype=self._dtype).tobytes()
         first = self._append_rows(payload)

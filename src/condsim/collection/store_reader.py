@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -260,25 +260,22 @@ class StoreReader:
 
     def items_by_rows(self, rows: Sequence[int]) -> dict[int, Item]:
         """Items keyed by row for the given rows (missing rows are absent)."""
-        found: dict[int, Item] = {}
-        wanted = [int(row) for row in rows]
-        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
-            chunk = wanted[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for record in self._fetch(f"SELECT {_ITEM_COLUMNS} FROM items WHERE row IN ({marks})", chunk):
-                item = Item(*record)
-                found[item.row] = item
-        return found
+        return {item.row: item for item in self._items_where("row", rows)}
 
     def items_by_ids(self, item_ids: Sequence[int]) -> dict[int, Item]:
         """Items keyed by id (stable across compactions, unlike rows); removed ids are absent."""
-        found: dict[int, Item] = {}
-        wanted = [int(item_id) for item_id in item_ids]
-        for start in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+        return {item.id: item for item in self._items_where("id", item_ids)}
+
+    def _items_where(self, column: Literal["row", "id"], values: Sequence[int]) -> list[Item]:
+        """The items whose `column` is one of `values`, asked in chunks under SQLite's bound-parameter
+        limit."""
+        wanted = [int(value) for value in values]
+        found: list[Item] = []
+        for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
             marks = ",".join("?" * len(chunk))
-            for record in self._fetch(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN ({marks})", chunk):
-                found[int(record[0])] = Item(*record)
+            query = f"SELECT {_ITEM_COLUMNS} FROM items WHERE {column} IN ({marks})"
+            found += [Item(*record) for record in self._fetch(query, chunk)]
         return found
 
     def live_items(self) -> tuple[np.ndarray, np.ndarray]:

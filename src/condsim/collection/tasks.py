@@ -194,13 +194,7 @@ def classify_collection(
     """
     from sklearn.linear_model import LogisticRegression
 
-    labelled_images = (
-        [LabelledImage(path, label) for path, label in examples.items()]
-        if isinstance(examples, Mapping)
-        else list(examples)
-    )
-    if not labelled_images:
-        raise InvalidInputError("no labelled images were given", hint="label a few images of each class")
+    labelled_images = as_labelled_images(examples)
     paths, features = collection.features(condition, method=method, crl_normalize="fewshot")
     label_of_row = labelled_rows(collection, labelled_images, paths)
     labelled = {label: 0 for label in sorted(set(label_of_row.values()))}
@@ -389,6 +383,18 @@ def rank_collection(collection: Collection, more: str, less: str | None = None, 
     top = [RankedImage(paths[row], float(scores[row])) for row in order[:k].tolist()]
     bottom = [RankedImage(paths[row], float(scores[row])) for row in order[::-1][:k].tolist()]
     return Ranking(tuple(sides), top, bottom)
+
+
+def as_labelled_images(examples: Sequence[LabelledImage] | Mapping[str, str]) -> list[LabelledImage]:
+    """`LabelledImage`s, or a mapping path -> label, as a non-empty list of `LabelledImage`s."""
+    labelled_images = (
+        [LabelledImage(path, label) for path, label in examples.items()]
+        if isinstance(examples, Mapping)
+        else list(examples)
+    )
+    if not labelled_images:
+        raise InvalidInputError("no labelled images were given", hint="label a few images of each class")
+    return labelled_images
 
 
 def labelled_rows(

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from condsim.collection.tasks import Classification, LabelledImage, Prediction, labelled_rows
+from condsim.collection.tasks import (
+    Classification,
+    LabelledImage,
+    Prediction,
+    as_labelled_images,
+    labelled_rows,
+)
 from condsim.conditions.rewording import difference_sentence
 from condsim.errors import InvalidInputError
 from condsim.methods import COMPARATIVE_ALPHA, comparative_class_prompts, most_confused_pairs, unit_rows
@@ -85,13 +91,7 @@ def zero_shot_classify(
 ) -> ZeroShotClassification:
     """Label every unlabelled image of the store with one of the labels used in `examples`, zero-shot
     (the labelled images only name the classes, and with `comparative` pick and measure the pairs)."""
-    labelled_images = (
-        [LabelledImage(path, label) for path, label in examples.items()]
-        if isinstance(examples, Mapping)
-        else list(examples)
-    )
-    if not labelled_images:
-        raise InvalidInputError("no labelled images were given", hint="label a few images of each class")
+    labelled_images = as_labelled_images(examples)
     paths, embeddings = collection.features(None)
     rows = labelled_rows(collection, labelled_images, paths)
     classes = sorted(set(rows.values()))

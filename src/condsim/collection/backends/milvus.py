@@ -47,7 +47,7 @@ from condsim.collection.backends.milvus_layout import (
     read_meta,
 )
 from condsim.collection.backends.protocol import RAW, Transform, iter_batches, pad_results
-from condsim.collection.store import Item, NewItem
+from condsim.collection.store import Item, NewItem, checked_embeddings
 from condsim.errors import StoreError, StoreModelMismatchError
 
 _READ_BATCH = 4096
@@ -367,15 +367,9 @@ class MilvusBackend:
         return found
 
     def add(self, embeddings: np.ndarray, items: Sequence[NewItem], *, replace: bool = True) -> list[int]:
-        matrix = np.asarray(embeddings, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[1] != self.dim or matrix.shape[0] != len(items):
-            raise StoreError(
-                f"expected ({len(items)}, {self.dim}) embeddings for {len(items)} items, got {matrix.shape}"
-            )
+        matrix = checked_embeddings(embeddings, len(items), self.dim, np.float32)
         if not items:
             return []
-        if not np.isfinite(matrix).all():
-            raise StoreError("refusing to store embeddings containing NaN or inf")
         first = int(self._meta_get("next_row"))
         self._meta_set({"next_row": str(first + len(items))})  # reserved first: a crash only skips rows
         rows = list(range(first, first + len(items)))
